@@ -1,0 +1,21 @@
+// `llmesh` command line: one file per subcommand under commands/, wired here with commander.
+import { Command } from "commander";
+import { registerInspect } from "./commands/inspect.ts";
+import { registerSynth } from "./commands/synth.ts";
+
+const program = new Command();
+program
+  .name("llmesh")
+  .description("Pool ordinary machines into one LLM inference service.")
+  .showHelpAfterError()
+  .configureOutput({ outputError: (s, write) => write(s) });
+
+registerInspect(program);
+registerSynth(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  // Expected failures (bad file, bad flag) print one clear line; LLMESH_DEBUG=1 shows the stack.
+  const err = e as Error;
+  process.stderr.write(`llmesh: ${process.env.LLMESH_DEBUG ? err.stack : err.message}\n`);
+  process.exitCode = 1;
+});
