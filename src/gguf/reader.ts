@@ -233,7 +233,7 @@ function parse(src: ByteSource, where: string): Omit<GGUFFile, "bytesRead" | "re
   if (alignEntry) {
     const a = alignEntry.value;
     if (alignEntry.type !== GGUFValueType.UINT32 || typeof a !== "number" || a === 0 || (a & (a - 1)) !== 0) {
-      c.fail(`general.alignment must be a non-zero power of two u32, got ${String(a)}`);
+      return c.fail(`general.alignment must be a non-zero power of two u32, got ${String(a)}`);
     }
     alignment = a;
   }
