@@ -85,7 +85,8 @@ test("typeTraits / rowBytes / isSupportedType", () => {
   for (const t of [GGMLType.Q2_K, GGMLType.Q8_K, GGMLType.I32, 16, 99, -1]) assert.equal(isSupportedType(t), false);
 
   assert.throws(() => typeTraits(99), /unknown.*\(99\)/);
-  assert.throws(() => typeTraits(16), /IQ2_XXS \(16\)/);
+  assert.deepEqual(typeTraits(16), { name: "IQ2_XXS", blockSize: 256, typeSize: 66 }); // known geometry, no codec
+  assert.throws(() => typeTraits(40), /NVFP4 \(40\)/);
   assert.throws(() => typeTraits(4), /\(4\)/);
   assert.throws(() => rowBytes(99, 32), /\(99\)/);
   assert.throws(() => rowBytes(GGMLType.Q4_0, 33), /Q4_0 \(2\).*33.*32/);
