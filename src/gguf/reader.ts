@@ -77,7 +77,7 @@ class Cursor {
   private readonly src: ByteSource;
   private readonly where: string;
   private static readonly CHUNK = 1 << 20;
-  private static readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  private static readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
   constructor(src: ByteSource, where: string) {
     this.src = src;
@@ -130,12 +130,9 @@ class Cursor {
   }
   string(what: string): string {
     const len = this.u64(`length of ${what}`);
-    const b = this.bytes(len, what);
-    try {
-      return Cursor.decoder.decode(b);
-    } catch {
-      return this.fail(`${what} is not valid UTF-8`);
-    }
+    // Like llama.cpp, accept strings that are not valid UTF-8 (some vocabularies hold partial
+    // characters); they decode with U+FFFD. A leading U+FEFF is content (a real Llama token), not a BOM.
+    return Cursor.decoder.decode(this.bytes(len, what));
   }
   scalar(type: number, what: string): number | bigint | boolean {
     const size = SCALAR_SIZE[type];

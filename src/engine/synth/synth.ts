@@ -8,7 +8,7 @@
 // comparison against llama.cpp is meaningful.
 import { GGMLType, GGUFValueType, type GGUFMetadataEntry, type GGUFValue } from "../../gguf/types.ts";
 import { writeGGUF, type TensorToWrite } from "../../gguf/writer.ts";
-import { quantizeRow, rowBytes } from "../../gguf/formats/index.ts";
+import { quantizeRowFast, rowBytes } from "../../gguf/formats/index.ts";
 import type { Arch, ModelShape } from "./shapes.ts";
 
 export interface SynthOptions {
@@ -134,7 +134,7 @@ function materialize(spec: Spec, seed: number): Uint8Array {
     const n = Math.min(chunkRows, rows - r0);
     const f = buf.subarray(0, n * cols);
     spec.fill(rand, f);
-    for (let r = 0; r < n; r++) quantizeRow(spec.type, f.subarray(r * cols, (r + 1) * cols), out.subarray((r0 + r) * rb, (r0 + r + 1) * rb), cols);
+    for (let r = 0; r < n; r++) quantizeRowFast(spec.type, f.subarray(r * cols, (r + 1) * cols), out.subarray((r0 + r) * rb, (r0 + r + 1) * rb), cols);
   }
   return out;
 }

@@ -3,6 +3,8 @@
 // Supported for both directions (bit-exact with llama.cpp's dequantize_row_* and
 // quantize_row_*_ref / ggml_fp32_to_fp16_row / ggml_fp32_to_bf16_row_ref):
 //   F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K.
+// quantizeRowFast: the same, except that Q4_K / Q5_K / Q6_K use a much faster approximate scale
+// search (fast-k.ts): valid blocks, slightly higher error, not bit-exact with llama.cpp.
 // Every other type named in ../types.ts has known geometry (typeTraits/rowBytes work) but
 // (de)quantizing it throws. Unknown type numbers throw everywhere.
 //
@@ -23,6 +25,7 @@ import { dequantizeRowQ8_0, quantizeRowQ8_0 } from "./q8_0.ts";
 import { dequantizeRowQ4_K, quantizeRowQ4_K } from "./q4_k.ts";
 import { dequantizeRowQ5_K, quantizeRowQ5_K } from "./q5_k.ts";
 import { dequantizeRowQ6_K, quantizeRowQ6_K } from "./q6_k.ts";
+import { quantizeRowQ4_KFast, quantizeRowQ5_KFast, quantizeRowQ6_KFast } from "./fast-k.ts";
 import { TYPE_TRAITS, describeType, type TypeTraits } from "./traits.ts";
 
 export { TYPE_TRAITS, describeType, type TypeTraits } from "./traits.ts";
@@ -95,6 +98,30 @@ export function quantizeRow(type: number, src: Float32Array, dst: Uint8Array, n:
   if (src.length < n) throw new Error(`quantize ${describeType(type)}: source holds ${src.length} < ${n} elements`);
   if (dst.length < bytes) throw new Error(`quantize ${describeType(type)}: need ${bytes} destination bytes for ${n} elements, got ${dst.length}`);
   c.quant(src, dst, n);
+}
+
+/** Approximate K-quant quantizers (see fast-k.ts); other types use the exact (already fast) ones. */
+const FAST_QUANT = new Map<number, QuantFn>([
+  [GGMLType.Q4_K, quantizeRowQ4_KFast],
+  [GGMLType.Q5_K, quantizeRowQ5_KFast],
+  [GGMLType.Q6_K, quantizeRowQ6_KFast],
+]);
+
+/**
+ * Like quantizeRow, but for Q4_K / Q5_K / Q6_K uses a fast approximate scale search (~10x+
+ * faster, slightly higher error; NOT bit-exact with llama.cpp's quantizer, but valid blocks of the
+ * same format). Every other type is encoded exactly as quantizeRow does.
+ */
+export function quantizeRowFast(type: number, src: Float32Array, dst: Uint8Array, n: number): void {
+  const fast = FAST_QUANT.get(type);
+  if (!fast) {
+    quantizeRow(type, src, dst, n);
+    return;
+  }
+  const bytes = rowBytes(type, n);
+  if (src.length < n) throw new Error(`quantize ${describeType(type)}: source holds ${src.length} < ${n} elements`);
+  if (dst.length < bytes) throw new Error(`quantize ${describeType(type)}: need ${bytes} destination bytes for ${n} elements, got ${dst.length}`);
+  fast(src, dst, n);
 }
 
 /** Convenience: decode n elements into a new Float32Array. */
