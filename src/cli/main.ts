@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerSynth } from "./commands/synth.ts";
+import { registerTokenize } from "./commands/tokenize.ts";
 
 const program = new Command();
 program
@@ -12,6 +13,7 @@ program
 
 registerInspect(program);
 registerSynth(program);
+registerTokenize(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Expected failures (bad file, bad flag) print one clear line; LLMESH_DEBUG=1 shows the stack.
