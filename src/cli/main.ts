@@ -1,6 +1,7 @@
 // `llmesh` command line: one file per subcommand under commands/, wired here with commander.
 import { Command } from "commander";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerServe } from "./commands/serve.ts";
 import { registerSynth } from "./commands/synth.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
 
@@ -12,6 +13,7 @@ program
   .configureOutput({ outputError: (s, write) => write(s) });
 
 registerInspect(program);
+registerServe(program);
 registerSynth(program);
 registerTokenize(program);
 

@@ -7,7 +7,7 @@ import { LocalBackend } from "../../gateway/local-backend.ts";
 import type { ModelBackend } from "../../gateway/backend.ts";
 import { unavailable } from "../../gateway/errors.ts";
 import { createLogger, type LogFormat } from "../../gateway/logging.ts";
-import { createGateway } from "../../gateway/server.ts";
+import { createGateway, type Gateway } from "../../gateway/server.ts";
 
 /** The bundled model, relative to the package root. */
 export const DEFAULT_MODEL = fileURLToPath(new URL("../../../models/stories260K.gguf", import.meta.url));
@@ -47,8 +47,11 @@ function num(min: number) {
   };
 }
 
-/** Starts the server; resolves once it listens. SIGINT/SIGTERM shut it down gracefully (exit 0). */
-export async function serve(opts: ServeOptions): Promise<void> {
+/**
+ * Starts the server; resolves once it listens and the model is loaded, with the gateway and its
+ * URL. SIGINT/SIGTERM shut it down gracefully (exit 0).
+ */
+export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url: string }> {
   const format: LogFormat = opts.logFormat ?? (process.stdout.isTTY ? "pretty" : "json");
   const logger = createLogger({ format, level: opts.logLevel });
   if (!existsSync(opts.model)) throw new Error(`model file not found: ${opts.model}`);
@@ -112,6 +115,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     { model: gateway.backend?.info.id, contextLength: gateway.backend?.info.contextLength, maxBatch: opts.maxBatch, maxQueue: opts.maxQueue, kvBudgetTokens: s?.kvCapacityTokens },
     `ready: ${addr.url}/v1 (model "${gateway.backend?.info.id}")`,
   );
+  return { gateway, url: addr.url };
 }
 
 export function registerServe(program: Command): void {
@@ -126,7 +130,7 @@ export function registerServe(program: Command): void {
     .option("--max-batch <n>", "sequences generated together at most", int(1), 16)
     .option("--ctx <n>", "context length per sequence (default: the model's)", int(1))
     .option("--prefill-chunk <n>", "prompt tokens prefilled per step (long prompts are split)", int(1), 128)
-    .option("--kv-budget <tokens>", "KV-cache budget in positions over all sequences (default: max-batch × ctx)", int(1))
+    .option("--kv-budget <tokens>", "KV-cache budget in positions over all sequences (default: max-batch × ctx, at most 40% of RAM)", int(1))
     .option("--request-timeout <s>", "per-request deadline in seconds (0 = none)", num(0), 600)
     .option("--shutdown-timeout <s>", "on SIGINT/SIGTERM, how long running requests may finish", num(0), 10)
     .option("--body-limit <bytes>", "largest request body", int(1), 8 * 1024 * 1024)

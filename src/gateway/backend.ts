@@ -1,0 +1,147 @@
+// The two interfaces the HTTP layer is built on, so that it never touches kernels:
+//
+//   ModelBackend — one loaded model as a batched step machine: text ↔ tokens, sequences with their
+//                  own KV cache, ONE forward over a batch of sequence chunks, samplers. LocalBackend
+//                  (local-backend.ts) runs it in-process on the engine; a mesh pipeline can plug in
+//                  as another implementation (forward() may return a promise).
+//   Generator    — what the routes call: submit a generation request, get events back. Scheduler
+//                  (scheduler.ts) implements it over a ModelBackend with continuous batching.
+import type { ApiError } from "./errors.ts";
+import type { ChatMessage, FinishReason } from "./openai-types.ts";
+
+export interface BackendInfo {
+  /** The model id clients name in `model`. */
+  id: string;
+  /** Other names accepted for `model` (e.g. the GGUF's general.name). */
+  aliases: string[];
+  /** Positions one sequence may hold (prompt + completion). */
+  contextLength: number;
+  vocabSize: number;
+  /** KV-cache memory one position of one sequence takes, in bytes. */
+  kvBytesPerToken: number;
+  /** Unix seconds (for /v1/models). */
+  created: number;
+  /** "model" when the GGUF has a chat template, "fallback" otherwise (see LocalBackend.renderChat). */
+  chatTemplate: "model" | "fallback";
+}
+
+/** One sequence's chunk in a forward() batch. */
+export interface BatchEntry {
+  seq: number;
+  tokens: Int32Array;
+  /** "last": return the logits of the chunk's last position; "none": only fill the KV cache. */
+  logits: "last" | "none";
+}
+
+/** Incremental detokenizer: never returns half a UTF-8 character. */
+export interface StreamDecoder {
+  push(token: number): string;
+  /** Whatever is still held back (an incomplete character), at the end of the sequence. */
+  flush(): string;
+}
+
+export interface SamplingParams {
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  /** 0 = off. */
+  topK: number;
+  /** 0 = off. */
+  minP: number;
+  presencePenalty: number;
+  frequencyPenalty: number;
+  /** 1 = off (llama.cpp's repeat penalty over the generated tokens). */
+  repetitionPenalty: number;
+  /** token id → additive bias. */
+  logitBias: ReadonlyMap<number, number>;
+  seed: number;
+}
+
+export interface TokenSampler {
+  /** Picks the next token from one row of logits; `generated` are the completion's tokens so far. */
+  sample(logits: Float32Array, generated: readonly number[]): number;
+}
+
+export interface ModelBackend {
+  readonly info: BackendInfo;
+  /** Text → tokens; addSpecial adds BOS/EOS as the vocabulary asks. Control tokens in the text are recognised. */
+  encode(text: string, addSpecial: boolean): number[];
+  /** Renders a conversation into the prompt text, ending where the assistant's reply begins. */
+  renderChat(messages: readonly ChatMessage[]): string;
+  /** End-of-generation token (EOS, EOT…)? */
+  isEog(token: number): boolean;
+  /** The raw bytes of one token (may be part of a UTF-8 character). */
+  tokenBytes(token: number): Uint8Array;
+  createDecoder(): StreamDecoder;
+  createSequence(): number;
+  freeSequence(seq: number): void;
+  /** One step over several sequences; returns per entry the logits row (n_vocab) for "last", an empty array for "none". */
+  forward(batch: readonly BatchEntry[]): Float32Array[] | Promise<Float32Array[]>;
+  createSampler(params: SamplingParams): TokenSampler;
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** A generated token with its log-probability and, when asked, the top alternatives. */
+export interface TokenInfo {
+  id: number;
+  logprob: number;
+  top: Array<{ id: number; logprob: number }>;
+}
+
+export interface GenerationRequest {
+  /** The HTTP request id (for logs). */
+  id: string;
+  /** One or more prompts (legacy completions accept a batch); each gets n choices. */
+  prompts: Int32Array[];
+  n: number;
+  /** Completion tokens per choice at most. */
+  maxTokens: number;
+  sampling: Omit<SamplingParams, "seed"> & { seed?: number };
+  stop: string[];
+  /** Keep generating past end-of-generation tokens. */
+  ignoreEos: boolean;
+  /** null: no logprobs; k >= 0: the chosen token's logprob and the top k alternatives. */
+  logprobs: number | null;
+  /** Whole-request deadline (queue + generation), ms; 0 = none. */
+  timeoutMs: number;
+  onEvent(ev: GenerationEvent): void;
+}
+
+/**
+ * Events of one request, in order: admitted (left the queue), then per choice any number of
+ * deltas and one finish, then done (all choices finished) — or error at any point, after which
+ * nothing follows. Choice index = promptIndex * n + i.
+ */
+export type GenerationEvent =
+  | { type: "admitted"; queueMs: number }
+  | { type: "delta"; choice: number; text: string; tokens: TokenInfo[] }
+  | { type: "finish"; choice: number; reason: FinishReason }
+  | { type: "done"; promptTokens: number; completionTokens: number }
+  | { type: "error"; error: ApiError };
+
+export interface GenerationHandle {
+  /** Stops the request now and frees its sequences (no more events are sent). */
+  cancel(): void;
+  /** Settles after the last event. */
+  readonly done: Promise<void>;
+}
+
+export interface SchedulerStats {
+  queued: number;
+  activeRequests: number;
+  activeSequences: number;
+  /** Positions held in KV caches right now. */
+  kvUsedTokens: number;
+  /** Positions reserved by admitted requests (prompt + max completion). */
+  kvReservedTokens: number;
+  kvCapacityTokens: number;
+  kvBytesPerToken: number;
+}
+
+export interface Generator {
+  /** Queues a request; throws an ApiError (429 queue full, 400 can never fit, 503 shutting down). */
+  submit(req: GenerationRequest): GenerationHandle;
+  stats(): SchedulerStats;
+}
