@@ -1,6 +1,7 @@
 // `llmesh` command line: one file per subcommand under commands/, wired here with commander.
 import { Command } from "commander";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerPlan } from "./commands/plan.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerSynth } from "./commands/synth.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
@@ -13,6 +14,7 @@ program
   .configureOutput({ outputError: (s, write) => write(s) });
 
 registerInspect(program);
+registerPlan(program);
 registerServe(program);
 registerSynth(program);
 registerTokenize(program);
