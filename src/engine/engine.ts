@@ -1,0 +1,164 @@
+// Engine: the public API of one pipeline stage (a half-open layer range of a model).
+//
+//   const engine = Engine.load(openGGUF(path), { range: { start: 0, end: 12 } });
+//   const seq = engine.createSequence();
+//   const [hidden] = engine.forward([{ seq, tokens: [1, 450, 4996] }]);   // first stage: tokens in
+//   // ...the next stage: engine2.forward([{ seq: seq2, hidden }]) → logits on the last stage
+//
+// Every sequence has its own KV cache (for this stage's layers). One forward() call takes chunks of
+// several sequences at once (continuous batching); a chunk may hold many tokens (prefill).
+import type { GGUFFile } from "../gguf/reader.ts";
+import { FastForward } from "./fast-forward.ts";
+import { KVCache, type KVCacheType } from "./kv-cache.ts";
+import { readModelConfig, type ModelConfig } from "./model-config.ts";
+import { ReferenceForward } from "./reference-forward.ts";
+import type { ForwardImpl, LogitsRequest, Numerics, Stage, StageEntry } from "./stage.ts";
+import { loadStageWeights, validateRange, type LayerRange } from "./weights.ts";
+
+export type { LayerRange } from "./weights.ts";
+export type { LogitsRequest } from "./stage.ts";
+export type { KVCacheType } from "./kv-cache.ts";
+
+export interface EngineOptions {
+  /** Layers to run, half-open; default the whole model. */
+  range?: LayerRange;
+  /** "fast" (default): batched kernels; "reference": the readable token-by-token implementation. */
+  path?: "reference" | "fast";
+  /** Maximum positions per sequence; default the model's context_length. */
+  maxContext?: number;
+  /** KV cache precision; default "f16" like llama.cpp (values rounded to fp16, stored as f32). */
+  kvCacheType?: KVCacheType;
+  /**
+   * "vec-dot" (default): round matmul activations like ggml-cpu does for the weight type (Q8_0/Q8_K/F16…);
+   * "f32": use exact f32 activations.
+   */
+  matmulInput?: Numerics["matmulInput"];
+}
+
+/** One sequence's chunk in a forward() batch. */
+export interface BatchItem {
+  seq: number;
+  /** Token ids (first stage). */
+  tokens?: Int32Array | readonly number[];
+  /** Hidden states (n_tokens, n_embd) from the previous stage (other stages). */
+  hidden?: Float32Array;
+  /** Last stage only: which positions get logits; default "last". */
+  logits?: LogitsRequest;
+}
+
+export class Engine {
+  readonly config: ModelConfig;
+  readonly range: LayerRange;
+  readonly isFirst: boolean;
+  readonly isLast: boolean;
+  readonly maxContext: number;
+  readonly kvCacheType: KVCacheType;
+  private readonly impl: ForwardImpl;
+  private readonly sequences = new Map<number, KVCache>();
+  private nextSeq = 1;
+
+  private constructor(config: ModelConfig, stage: Stage, impl: ForwardImpl, maxContext: number, kvCacheType: KVCacheType) {
+    this.config = config;
+    this.range = { ...stage.weights.range };
+    this.isFirst = stage.isFirst;
+    this.isLast = stage.isLast;
+    this.impl = impl;
+    this.maxContext = maxContext;
+    this.kvCacheType = kvCacheType;
+  }
+
+  /** Reads the config and this stage's weights (only those) from an open GGUF file. */
+  static load(gguf: GGUFFile, opts: EngineOptions = {}): Engine {
+    const config = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
+    const range = opts.range ?? { start: 0, end: config.nLayer };
+    validateRange(range, config.nLayer);
+    const weights = loadStageWeights(gguf, config, range);
+    const stage: Stage = {
+      config,
+      weights,
+      rope: {
+        nRot: config.nRot, ropeType: config.ropeType, ropeFreqBase: config.ropeFreqBase, ropeFreqScale: config.ropeFreqScale,
+        ...(weights.ropeFreqs ? { freqFactors: weights.ropeFreqs } : {}),
+      },
+      isFirst: range.start === 0,
+      isLast: range.end === config.nLayer,
+      numerics: { matmulInput: opts.matmulInput ?? "vec-dot" },
+    };
+    const impl = (opts.path ?? "fast") === "fast" ? new FastForward(stage) : new ReferenceForward(stage);
+    const maxContext = opts.maxContext ?? config.contextLength;
+    if (!Number.isInteger(maxContext) || maxContext <= 0) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
+    return new Engine(config, stage, impl, maxContext, opts.kvCacheType ?? "f16");
+  }
+
+  /** Creates an empty sequence (its KV cache grows on demand up to maxContext) and returns its id. */
+  createSequence(): number {
+    const id = this.nextSeq++;
+    const c = this.config;
+    const nLayers = this.range.end - this.range.start;
+    this.sequences.set(id, new KVCache(nLayers, c.nHeadKv * c.headDim, c.nHeadKv * c.headDimV, this.maxContext, this.kvCacheType));
+    return id;
+  }
+
+  freeSequence(id: number): void {
+    this.kv(id).free();
+    this.sequences.delete(id);
+  }
+
+  /** Number of positions the sequence holds. */
+  sequenceLength(id: number): number {
+    return this.kv(id).length;
+  }
+
+  /** Drops the sequence's positions >= newLength (e.g. rejected speculative tokens). */
+  truncate(id: number, newLength: number): void {
+    this.kv(id).truncate(newLength);
+  }
+
+  /** Ids of live sequences. */
+  get sequenceIds(): number[] {
+    return [...this.sequences.keys()];
+  }
+
+  /**
+   * Runs one step over several sequences. Each item appends its tokens (or hidden states) to its
+   * sequence. Returns per item: hidden states (n_tokens, n_embd) on a non-last stage, else logits
+   * ("last" → (1, n_vocab), "all" → (n_tokens, n_vocab), "none" → empty).
+   */
+  forward(batch: readonly BatchItem[]): Float32Array[] {
+    const c = this.config;
+    const seen = new Set<number>();
+    const entries: StageEntry[] = batch.map((item, i) => {
+      const kv = this.kv(item.seq);
+      if (seen.has(item.seq)) throw new Error(`batch item ${i}: sequence ${item.seq} appears twice in one batch`);
+      seen.add(item.seq);
+      let nTokens: number;
+      let tokens: Int32Array | undefined;
+      let hidden: Float32Array | undefined;
+      if (this.isFirst) {
+        if (!item.tokens || item.hidden) throw new Error(`batch item ${i}: the first stage takes tokens (and no hidden states)`);
+        tokens = Int32Array.from(item.tokens);
+        nTokens = tokens.length;
+        for (const t of tokens) {
+          if (!(t >= 0 && t < c.nVocab)) throw new RangeError(`batch item ${i}: token id ${t} outside the vocabulary [0, ${c.nVocab})`);
+        }
+      } else {
+        if (!item.hidden || item.tokens) throw new Error(`batch item ${i}: stage [${this.range.start}, ${this.range.end}) takes hidden states (and no tokens)`);
+        if (item.hidden.length % c.nEmbd !== 0) throw new Error(`batch item ${i}: hidden length ${item.hidden.length} is not a multiple of n_embd ${c.nEmbd}`);
+        hidden = item.hidden;
+        nTokens = hidden.length / c.nEmbd;
+      }
+      if (nTokens === 0) throw new Error(`batch item ${i}: no tokens`);
+      kv.reserve(kv.length + nTokens);
+      return { kv, pos0: kv.length, nTokens, ...(tokens ? { tokens } : {}), ...(hidden ? { hidden } : {}), logits: item.logits ?? "last" };
+    });
+    const out = this.impl.run(entries);
+    for (const e of entries) e.kv.length = e.pos0 + e.nTokens;
+    return out;
+  }
+
+  private kv(id: number): KVCache {
+    const kv = this.sequences.get(id);
+    if (!kv) throw new Error(`unknown sequence ${id}`);
+    return kv;
+  }
+}
