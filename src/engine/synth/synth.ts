@@ -21,6 +21,8 @@ export interface SynthOptions {
   vocab: Map<string, GGUFMetadataEntry>;
   seed?: number;
   logitStd?: number;
+  /** Scale of each block's contribution to the residual stream (attn_output, ffn_down); see top comment. */
+  branchScale?: number;
   /** Override the number of layers (e.g. a 2-layer slice of a big shape for quick tests). */
   nLayer?: number;
 }
@@ -99,6 +101,7 @@ function tensorSpecs(o: SynthOptions, arch: Arch, nVocab: number, nLayer: number
   const qDim = s.nHead * s.headDim;
   const kvDim = s.nHeadKv * s.headDim;
   const logitStd = o.logitStd ?? 6;
+  const branch = o.branchScale ?? 1;
   const specs: Spec[] = [mat("token_embd.weight", s.nEmbd, nVocab, logitStd / Math.sqrt(s.nEmbd))];
   if (s.llama3Rope && arch === "llama") {
     const f = llama3RopeFactors(s.headDim, s.ropeFreqBase, s.llama3Rope);
@@ -112,9 +115,9 @@ function tensorSpecs(o: SynthOptions, arch: Arch, nVocab: number, nLayer: number
       specs.push(vec(p + "attn_q.bias", qDim, uniform(0.1)), vec(p + "attn_k.bias", kvDim, uniform(0.1)), vec(p + "attn_v.bias", kvDim, uniform(0.1)));
     }
     if (arch === "qwen3") specs.push(vec(p + "attn_q_norm.weight", s.headDim, nearOne), vec(p + "attn_k_norm.weight", s.headDim, nearOne));
-    specs.push(mat(p + "attn_output.weight", qDim, s.nEmbd));
+    specs.push(mat(p + "attn_output.weight", qDim, s.nEmbd, branch / Math.sqrt(qDim)));
     specs.push(vec(p + "ffn_norm.weight", s.nEmbd, nearOne));
-    specs.push(mat(p + "ffn_gate.weight", s.nEmbd, s.nFf), mat(p + "ffn_up.weight", s.nEmbd, s.nFf), mat(p + "ffn_down.weight", s.nFf, s.nEmbd));
+    specs.push(mat(p + "ffn_gate.weight", s.nEmbd, s.nFf), mat(p + "ffn_up.weight", s.nEmbd, s.nFf), mat(p + "ffn_down.weight", s.nFf, s.nEmbd, branch / Math.sqrt(s.nFf)));
   }
   specs.push(vec("output_norm.weight", s.nEmbd, nearOne));
   if (!s.tiedEmbeddings) specs.push(mat("output.weight", s.nEmbd, nVocab, logitStd / Math.sqrt(s.nEmbd)));
