@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerPlan } from "./commands/plan.ts";
+import { registerRun } from "./commands/run.ts";
 import { registerServe } from "./commands/serve.ts";
 import { registerSynth } from "./commands/synth.ts";
 import { registerTokenize } from "./commands/tokenize.ts";
@@ -15,6 +16,7 @@ program
 
 registerInspect(program);
 registerPlan(program);
+registerRun(program);
 registerServe(program);
 registerSynth(program);
 registerTokenize(program);

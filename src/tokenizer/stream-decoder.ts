@@ -9,16 +9,24 @@ import type { Tokenizer } from "./tokenizer.ts";
 export interface StreamDecoderOptions {
   /** Render control/unknown tokens as nothing (default true: streams show text, not markers). */
   skipSpecial?: boolean;
+  /**
+   * The stream starts a document (nothing but BOS before it): drop the space a SentencePiece vocabulary
+   * with add_space_prefix puts in front of the first word, as llama.cpp's detokenizer does
+   * ("▁Once" → "Once", not " Once").
+   */
+  atTextStart?: boolean;
 }
 
 export class StreamDecoder {
   private readonly tokenizer: Tokenizer;
   private readonly special: boolean;
   private decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  private stripSpace: boolean;
 
   constructor(tokenizer: Tokenizer, opts: StreamDecoderOptions = {}) {
     this.tokenizer = tokenizer;
     this.special = !(opts.skipSpecial ?? true);
+    this.stripSpace = !!opts.atTextStart && tokenizer.vocab.addSpacePrefix;
   }
 
   /**
@@ -26,7 +34,10 @@ export class StreamDecoder {
    * a character; a byte sequence that can never become valid UTF-8 yields U+FFFD.
    */
   push(id: number): string {
-    return this.decoder.decode(this.tokenizer.tokenToPiece(id, { special: this.special }), { stream: true });
+    const text = this.decoder.decode(this.tokenizer.tokenToPiece(id, { special: this.special }), { stream: true });
+    if (!this.stripSpace || text.length === 0) return text;
+    this.stripSpace = false;
+    return text[0] === " " ? text.slice(1) : text;
   }
 
   /** Add several tokens. */
