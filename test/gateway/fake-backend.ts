@@ -4,6 +4,7 @@
 // f(last token, position) — logits 8 there, 0 elsewhere — and EOS once `eosAt` positions are held.
 import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenSampler } from "../../src/gateway/backend.ts";
 import type { ChatMessage } from "../../src/gateway/openai-types.ts";
+import { mulberry32 } from "../helpers/random.ts";
 
 export const V = 32;
 
@@ -34,16 +35,6 @@ export function nextToken(last: number, pos: number): number {
   return 2 + ((last * 5 + pos) % 26);
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export class FakeSampler implements TokenSampler {
   private readonly p: SamplingParams;

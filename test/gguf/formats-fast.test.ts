@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { GGMLType } from "../../src/gguf/types.ts";
 import { dequantize, dequantizeRow, quantize, quantizeRow, quantizeRowFast, rowBytes } from "../../src/gguf/formats/index.ts";
 import { ggmlDequantize } from "../helpers/ggml-ref.ts";
+import { mulberry32, gaussian } from "../helpers/random.ts";
 
 const K_TYPES = [
   { name: "Q4_K", type: GGMLType.Q4_K },
@@ -18,20 +19,7 @@ const K_TYPES = [
 
 const MAX_RMS_RATIO = 1.3;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function gaussian(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
 
 function gaussianData(seed: number, n: number, std = 1): Float32Array {
   const rand = mulberry32(seed);

@@ -10,6 +10,7 @@ import {
   rowBytes, typeTraits,
 } from "../../src/gguf/formats/index.ts";
 import { ggmlDequantize, ggmlQuantize, refGeometry } from "../helpers/ggml-ref.ts";
+import { mulberry32, gaussian } from "../helpers/random.ts";
 
 const QUANT_TYPES = ["Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K", "Q5_K", "Q6_K"] as const;
 type QuantName = (typeof QUANT_TYPES)[number];
@@ -19,20 +20,7 @@ const FP16_FIELDS: Record<QuantName, number[]> = {
   Q8_0: [0], Q4_0: [0], Q5_0: [0], Q4_1: [0, 2], Q5_1: [0, 2], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208],
 };
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function gaussian(rand: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
 
 /** Element-wise identity: same bits, or both NaN (NaN payloads of computed results are not pinned). */
 function assertSameFloats(actual: Float32Array, expected: Float32Array, what: string, nanPayloads = false): void {

@@ -1,17 +1,7 @@
 // Seeded random text for tokenizer comparisons: a mix of scripts, whitespace runs, digits,
 // emoji sequences, contractions, special-token look-alikes and odd codepoints.
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as rng } from "../helpers/random.ts";
 
 const WORDS = ["Hello", "world", "the", "quick", "brown", "FOX", "don't", "I'LL", "we've", "it's", "they'Re", "l'amour", "naïve", "café", "Straße", "ÆØÅ", "привет", "мир", "Ελληνικά", "日本語", "中文字符", "한국어", "العربية", "עברית", "हिन्दी", "ไทย", "ក្រុម", "Ωμέγα", "İstanbul", "KELVIN", "x²", "½", "Ⅻ", "१२३", "٣٤٥", "ǅ", "ﬁ"];
 const PUNCT = [".", ",", "!", "?", ";", ":", "'", "\"", "(", ")", "[", "]", "{", "}", "-", "--", "...", "/", "\\", "@", "#", "$", "%", "^", "&", "*", "+", "=", "<", ">", "|", "~", "`", "_", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'S", "'LL", "’", "“", "”", "«", "»", "—", "…", "¿", "¡", "§", "©", "€", "£", "¥", "→", "∑", "√"];
