@@ -1,6 +1,8 @@
 // `llmesh` command line: one file per subcommand under commands/, wired here with commander.
 import { Command } from "commander";
 import { registerInspect } from "./commands/inspect.ts";
+import { registerJoin } from "./commands/join.ts";
+import { registerStatus } from "./commands/status.ts";
 import { registerPlan } from "./commands/plan.ts";
 import { registerRun } from "./commands/run.ts";
 import { registerServe } from "./commands/serve.ts";
@@ -18,6 +20,8 @@ registerInspect(program);
 registerPlan(program);
 registerRun(program);
 registerServe(program);
+registerJoin(program);
+registerStatus(program);
 registerSynth(program);
 registerTokenize(program);
 

@@ -2,7 +2,7 @@
 // one stage), with the model's tokenizer, its chat template (or the documented ChatML fallback, see
 // src/tokenizer/chat-template.ts FALLBACK_CHAT_TEMPLATE) and the engine's samplers.
 import { basename } from "node:path";
-import { Engine } from "../engine/engine.ts";
+import { Engine, type LayerRange } from "../engine/engine.ts";
 import { Sampler } from "../engine/sampling.ts";
 import { openGGUF, type GGUFFile } from "../gguf/reader.ts";
 import { renderChatFor } from "../tokenizer/chat-template.ts";
@@ -21,6 +21,8 @@ export interface LocalBackendOptions {
   maxContext?: number;
   /** Engine implementation; default "fast". */
   enginePath?: "fast" | "reference";
+  /** Layers to run (a mesh's stage 0); default all. */
+  range?: LayerRange;
 }
 
 export class LocalBackend implements ModelBackend {
@@ -39,7 +41,7 @@ export class LocalBackend implements ModelBackend {
   static load(opts: LocalBackendOptions): LocalBackend {
     const gguf = openGGUF(opts.path);
     try {
-      const engine = Engine.load(gguf, { path: opts.enginePath ?? "fast", ...(opts.maxContext !== undefined ? { maxContext: opts.maxContext } : {}) });
+      const engine = Engine.load(gguf, { path: opts.enginePath ?? "fast", ...(opts.range ? { range: opts.range } : {}), ...(opts.maxContext !== undefined ? { maxContext: opts.maxContext } : {}) });
       const tokenizer = Tokenizer.fromMetadata((k) => gguf.getValue(k));
       const c = engine.config;
       const nLayers = engine.range.end - engine.range.start;

@@ -36,6 +36,8 @@ export interface GatewayOptions {
   logger?: Logger;
   metrics?: GatewayMetrics;
   retryAfterSeconds?: number;
+  /** Extra routes (e.g. GET /v1/mesh), registered with the others. */
+  routes?: (app: FastifyInstance) => void;
 }
 
 export interface ListenOptions {
@@ -93,6 +95,7 @@ export class Gateway {
       return reply.type(m.contentType).send(m.body);
     });
     registerModelRoutes(app, () => this.loadedModel?.backend);
+    opts.routes?.(app);
     registerCompletionRoutes(app, {
       model: () => (this.shuttingDown ? undefined : this.loadedModel),
       loadError: () => (this.shuttingDown ? "the server is shutting down" : this.loadFailure),

@@ -8,6 +8,39 @@ import type { ModelBackend } from "../../gateway/backend.ts";
 import { unavailable } from "../../gateway/errors.ts";
 import { createLogger, type LogFormat } from "../../gateway/logging.ts";
 import { createGateway, type Gateway } from "../../gateway/server.ts";
+import type { FastifyInstance } from "fastify";
+import { parseCodec } from "../../mesh/codecs.ts";
+import { MeshHost } from "../../mesh/host.ts";
+import { defaultDataDir, loadOrCreateKey, loadOrCreateSecret, modelFingerprint, writeInviteFile } from "../../mesh/identity.ts";
+import { Libp2pTransport } from "../../mesh/libp2p-transport.ts";
+
+async function startMesh(opts: ServeOptions, log: (m: string) => void): Promise<MeshHost> {
+  const dataDir = opts.dataDir ?? defaultDataDir();
+  const transport = await Libp2pTransport.create({
+    privateKey: await loadOrCreateKey(dataDir),
+    listen: opts.listen?.length ? opts.listen : ["/ip4/0.0.0.0/tcp/0"],
+    ...(opts.announce?.length ? { announce: opts.announce } : {}),
+    mdns: opts.mdns ?? false,
+  });
+  const host = await MeshHost.start({
+    transport,
+    secret: loadOrCreateSecret(dataDir),
+    modelPath: opts.model,
+    fingerprint: modelFingerprint(opts.model),
+    peers: opts.peers ?? 0,
+    ...(opts.codec ? { codec: parseCodec(opts.codec) } : {}),
+    ...(opts.split ? { split: opts.split.split(",").map(Number) } : {}),
+    ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}),
+    ...(opts.modelId ? { modelId: opts.modelId } : {}),
+    enginePath: opts.engine,
+    log,
+  });
+  const file = writeInviteFile(dataDir, host.invite);
+  // On a line of its own, for people and scripts alike.
+  process.stdout.write(`invite: ${host.invite}\n`);
+  log(`mesh: peer ${transport.peerId}; invite written to ${file}; waiting for ${opts.peers ?? 0} worker(s): llmesh join <invite> --model <file>`);
+  return host;
+}
 
 /** The bundled model, relative to the package root. */
 export const DEFAULT_MODEL = fileURLToPath(new URL("../../../models/stories260K.gguf", import.meta.url));
@@ -29,6 +62,18 @@ export interface ServeOptions {
   logLevel: string;
   apiKey?: string;
   engine: "fast" | "reference";
+  /** Start a mesh: this process is stage 0; workers join with the printed invite. */
+  mesh?: boolean;
+  /** Workers to wait for before placing layers (mesh). */
+  peers?: number;
+  dataDir?: string;
+  /** libp2p listen multiaddrs (mesh). */
+  listen?: string[];
+  announce?: string[];
+  codec?: string;
+  /** Layers per stage, host first (mesh), e.g. "2,2,1". */
+  split?: string;
+  mdns?: boolean;
 }
 
 function int(min: number) {
@@ -56,6 +101,7 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   const logger = createLogger({ format, level: opts.logLevel });
   if (!existsSync(opts.model)) throw new Error(`model file not found: ${opts.model}`);
 
+  const mesh = opts.mesh ? await startMesh(opts, (m) => logger.info(m)) : undefined;
   let resolveBackend!: (b: ModelBackend) => void;
   let rejectBackend!: (e: unknown) => void;
   const backend = new Promise<ModelBackend>((res, rej) => {
@@ -72,6 +118,7 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
     bodyLimit: opts.bodyLimit,
     ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
     logger,
+    ...(mesh ? { routes: (app: FastifyInstance) => app.get("/v1/mesh", async () => mesh.status()) } : {}),
   });
 
   let signals = 0;
@@ -97,7 +144,8 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   const addr = await gateway.listen({ host: opts.host, port: opts.port });
   logger.info({ url: addr.url, model: opts.model }, `listening on ${addr.url}; loading the model`);
   // Load after listening so /health answers (and /ready says "loading") meanwhile.
-  setImmediate(() => {
+  if (mesh) mesh.backend.then(resolveBackend, rejectBackend);
+  else setImmediate(() => {
     try {
       resolveBackend(LocalBackend.load({ path: opts.model, enginePath: opts.engine, ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) }));
     } catch (err) {
@@ -108,6 +156,7 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   const r = gateway.readiness();
   if (!r.ready && r.status === "failed") {
     await gateway.shutdown({ graceMs: 0 });
+    await mesh?.close();
     throw new Error(`cannot load ${opts.model}: ${r.reason}`);
   }
   const s = gateway.scheduler?.stats();
@@ -137,6 +186,14 @@ export function registerServe(program: Command): void {
     .addOption(new Option("--log-format <format>", "log format (default: pretty on a terminal, else json)").choices(["pretty", "json"]))
     .option("--log-level <level>", "pino log level", "info")
     .option("--api-key <key>", "require `Authorization: Bearer <key>` on /v1/* (default: $LLMESH_API_KEY, else none)")
+    .option("--mesh", "start a mesh: print an invite workers join with (`llmesh join`)")
+    .option("--peers <n>", "mesh: workers to wait for before placing layers", int(0), 0)
+    .option("--data-dir <dir>", "mesh: peer key, mesh secret and invite (default ~/.llmesh or $LLMESH_DATA_DIR)")
+    .option("--listen <multiaddr...>", "mesh: libp2p listen addresses (default /ip4/0.0.0.0/tcp/0)")
+    .option("--announce <multiaddr...>", "mesh: addresses to advertise instead (e.g. behind a proxy)")
+    .addOption(new Option("--codec <codec>", "mesh: activation codec between stages").choices(["f32", "f16", "bf16", "int8"]).default("f32"))
+    .option("--split <layers>", "mesh: layers per stage, host first (default: proportional to measured capacity)")
+    .option("--mdns", "mesh: LAN discovery (mDNS)")
     .addOption(new Option("--engine <path>", "forward implementation").choices(["fast", "reference"]).default("fast"))
     .action(async (opts: ServeOptions) => {
       await serve({ ...opts, ...(opts.apiKey === undefined && process.env.LLMESH_API_KEY ? { apiKey: process.env.LLMESH_API_KEY } : {}) });

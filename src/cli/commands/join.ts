@@ -1,0 +1,75 @@
+// `llmesh join TOKEN --model F`: join a mesh as a worker, with this machine's own copy of the model.
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import type { Command } from "commander";
+import { decodeInvite, defaultDataDir, loadOrCreateKey, modelFingerprint } from "../../mesh/identity.ts";
+import { Libp2pTransport } from "../../mesh/libp2p-transport.ts";
+import { MeshWorker } from "../../mesh/worker.ts";
+import { DEFAULT_MODEL } from "./serve.ts";
+
+interface JoinOptions {
+  model: string;
+  dataDir?: string;
+  listen?: string[];
+  announce?: string[];
+  name?: string;
+  mdns?: boolean;
+}
+
+export async function join(token: string, opts: JoinOptions): Promise<void> {
+  const invite = decodeInvite(token);
+  if (!existsSync(opts.model)) throw new Error(`model file not found: ${opts.model}`);
+  const fp = modelFingerprint(opts.model);
+  if (fp !== invite.fp) {
+    throw new Error(
+      `model mismatch: the mesh serves ${invite.model} (fingerprint ${invite.fp.slice(0, 16)}…), but ${basename(opts.model)} has fingerprint ${fp.slice(0, 16)}…; join with a copy of the same GGUF file`,
+    );
+  }
+  const dataDir = opts.dataDir ?? defaultDataDir();
+  const transport = await Libp2pTransport.create({
+    privateKey: await loadOrCreateKey(dataDir),
+    listen: opts.listen?.length ? opts.listen : ["/ip4/0.0.0.0/tcp/0"],
+    ...(opts.announce?.length ? { announce: opts.announce } : {}),
+    mdns: opts.mdns ?? false,
+  });
+  const log = (m: string) => process.stdout.write(`${m}\n`);
+  // Test hook: claim another stage-protocol version (refusal tests).
+  const v = process.env.LLMESH_TEST_PROTOCOL_VERSION;
+  let worker: MeshWorker;
+  try {
+    worker = await MeshWorker.join({
+      transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), log,
+      ...(v ? { protocolVersion: Number(v) } : {}),
+    });
+  } catch (err) {
+    await transport.stop().catch(() => {});
+    throw err;
+  }
+  log(`ready: peer ${transport.peerId}`);
+  const onSignal = () => {
+    worker.stop();
+    void transport.stop().finally(() => process.exit(0));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const why = await worker.done;
+  log(`leaving: ${why}`);
+  await transport.stop().catch(() => {});
+  process.exit(0);
+}
+
+export function registerJoin(program: Command): void {
+  program
+    .command("join")
+    .description("join a mesh as a worker (the invite comes from `llmesh serve --mesh`)")
+    .argument("<token>", "invite token")
+    .option("-m, --model <file>", "this machine's copy of the mesh's GGUF model", DEFAULT_MODEL)
+    .option("--data-dir <dir>", "peer key (default ~/.llmesh or $LLMESH_DATA_DIR)")
+    .option("--listen <multiaddr...>", "libp2p listen addresses (default /ip4/0.0.0.0/tcp/0)")
+    .option("--announce <multiaddr...>", "addresses to advertise instead")
+    .option("--name <name>", "name shown in `llmesh status` (default: the host name)")
+    .option("--mdns", "LAN discovery (mDNS)")
+    .action(async (token: string, opts: JoinOptions) => {
+      await join(token, opts);
+    });
+}

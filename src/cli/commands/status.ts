@@ -1,0 +1,47 @@
+// `llmesh status`: the mesh as the host sees it (GET /v1/mesh): peers, layer ranges, link RTTs and
+// per-stage compute / wait / transfer time per token.
+import type { Command } from "commander";
+import type { MeshStatus } from "../../mesh/host.ts";
+
+interface StatusOptions {
+  url: string;
+  json?: boolean;
+  apiKey?: string;
+}
+
+function fmt(x: number | undefined, d = 2): string {
+  return x === undefined ? "-" : x.toFixed(d);
+}
+
+export function formatStatus(s: MeshStatus): string {
+  const lines = [
+    `mesh: ${s.phase}; model ${s.model} (${s.fingerprint.slice(0, 12)}…); codec ${s.codec}; protocol v${s.protocolVersion}; ${s.stages.length} stage(s)`,
+    ["stage", "role", "peer", "name", "layers", "rtt ms", "ms/layer", "compute ms/tok", "wait ms/tok", "transfer ms/tok", "bytes/tok out"].join("\t"),
+  ];
+  for (const st of s.stages) {
+    lines.push(
+      [
+        st.index, st.role, st.peer.length > 16 ? `…${st.peer.slice(-12)}` : st.peer, st.name, st.range ? `[${st.range.start}, ${st.range.end})` : "-",
+        fmt(st.rttMs), fmt(st.msPerLayer, 3), fmt(st.stats?.computeMsPerToken, 3), fmt(st.stats?.waitMsPerToken, 3), fmt(st.stats?.transferMsPerToken, 3),
+        st.stats ? String(Math.round(st.stats.bytesOutPerToken)) : "-",
+      ].join("\t"),
+    );
+  }
+  return lines.join("\n");
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command("status")
+    .description("show the mesh: peers, layer ranges, RTTs, per-stage timings")
+    .option("--url <url>", "the host's API", "http://127.0.0.1:9337")
+    .option("--json", "print the raw JSON")
+    .option("--api-key <key>", "API key (default: $LLMESH_API_KEY)")
+    .action(async (opts: StatusOptions) => {
+      const key = opts.apiKey ?? process.env.LLMESH_API_KEY;
+      const r = await fetch(`${opts.url.replace(/\/$/, "")}/v1/mesh`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      if (!r.ok) throw new Error(`${opts.url}/v1/mesh: HTTP ${r.status} (is it a mesh host? start it with llmesh serve --mesh)`);
+      const s = (await r.json()) as MeshStatus;
+      process.stdout.write(opts.json ? JSON.stringify(s, null, 2) + "\n" : formatStatus(s) + "\n");
+    });
+}

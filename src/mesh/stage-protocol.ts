@@ -1,0 +1,309 @@
+// The llmesh stage protocol: every byte peers exchange, in this one file.
+//
+// A link is one long-lived, ordered, reliable byte stream between two peers (a libp2p stream, or any
+// other StageLink, see transport.ts). On it travel length-prefixed frames:
+//
+//   wire:   +----------------+--------------------------------------------------+
+//           | u32 LE length  | frame (length bytes)                             |
+//           +----------------+--------------------------------------------------+
+//
+//   frame:  0        1        2                 4                                8
+//           +--------+--------+-----------------+--------------------------------+-------------
+//           | kind   | codec  | flags (u16 LE)  | step (u32 LE)                  | payload ...
+//           +--------+--------+-----------------+--------------------------------+-------------
+//
+//   kind   pinned numbers below (MsgKind); an unknown kind closes the link.
+//   codec  activation codec of the payload rows (Codec, codecs.ts); 0 (f32) when there are none.
+//   flags  reserved, 0.
+//   step   id of a forward step (FORWARD / RESULT / ERROR); 0 on control frames.
+//
+// Handshake (before it completes, any other frame closes the link and is never acted upon):
+//
+//   dialer                                              listener
+//     HELLO {version, nonce, peer, fingerprint, purpose}  ->
+//                                                       <- CHALLENGE {version, nonce, proof = HMAC(secret, "listener"|nA|nB)}
+//                                                       or REFUSE {reason}  (version mismatch: both versions named)
+//     (dialer checks the listener's proof: a listener without the secret is dropped)
+//     AUTH {proof = HMAC(secret, "dialer"|nA|nB)}        ->
+//                                                       <- WELCOME {} or REFUSE {reason} (bad proof, other model)
+//
+// Control frames (JSON payload, UTF-8): HELLO..REFUSE above; JOIN (worker → host: capacity), ASSIGN
+// (host → worker: layer range, codec, downstream), READY, STATS_REQ/STATS, PING/PONG, BYE.
+//
+// Data frames (binary payload):
+//
+//   FORWARD  hidden states of one step, stage k → stage k+1:
+//            u32 nEntries | u32 rowWidth (n_embd) | nEntries × (u32 seq | u32 nTokens | u8 logits | 3 pad)
+//            | rows: Σ nTokens rows of rowWidth values, encoded with `codec`
+//   RESULT   last stage → stage 0 (one ring per step, N one-way hops for N stages):
+//            u32 nEntries | u32 rowWidth (n_vocab) | nEntries × (u32 seq | u32 nRows) | rows (f32)
+//   FREE     u32 n | n × u32 seq   (sequences ended; passed down the pipeline)
+//   ERROR    JSON {message}        (a step failed; passed on to stage 0, which fails the step)
+//
+// Sequence ids are stage 0's; every stage maps them to its own engine sequences.
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { Codec, decodeRows, encodedRowBytes, encodeRowsInto } from "./codecs.ts";
+
+/** Bumped on any incompatible change; checked at the handshake. */
+export const PROTOCOL_VERSION = 1;
+export const CONTROL_PROTOCOL = "/llmesh/control/1.0.0";
+export const STAGE_PROTOCOL = "/llmesh/stage/1.0.0";
+/** Largest frame accepted (bytes). */
+export const MAX_FRAME = 256 * 1024 * 1024;
+export const HEADER_BYTES = 8;
+
+/** Pinned message kinds: never renumber, only add. */
+export const MsgKind = {
+  HELLO: 1,
+  CHALLENGE: 2,
+  AUTH: 3,
+  WELCOME: 4,
+  REFUSE: 5,
+  JOIN: 8,
+  ASSIGN: 9,
+  READY: 10,
+  STATS_REQ: 11,
+  STATS: 12,
+  PING: 13,
+  PONG: 14,
+  BYE: 15,
+  FORWARD: 32,
+  RESULT: 33,
+  FREE: 34,
+  ERROR: 35,
+} as const;
+export type MsgKind = (typeof MsgKind)[keyof typeof MsgKind];
+const KNOWN_KINDS = new Set<number>(Object.values(MsgKind));
+
+export function kindName(k: number): string {
+  for (const [n, v] of Object.entries(MsgKind)) if (v === k) return n;
+  return `kind ${k}`;
+}
+
+export class ProtocolError extends Error {
+  override name = "ProtocolError";
+}
+
+export interface FrameHeader {
+  kind: number;
+  codec: number;
+  flags: number;
+  step: number;
+}
+
+export function readHeader(frame: Uint8Array): FrameHeader {
+  if (frame.length < HEADER_BYTES) throw new ProtocolError(`frame of ${frame.length} bytes is shorter than its header`);
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.length);
+  const kind = frame[0];
+  if (!KNOWN_KINDS.has(kind)) throw new ProtocolError(`unknown message kind ${kind}`);
+  return { kind, codec: frame[1], flags: dv.getUint16(2, true), step: dv.getUint32(4, true) };
+}
+
+function header(out: Uint8Array, kind: number, codec: number, step: number): DataView {
+  const dv = new DataView(out.buffer, out.byteOffset, out.length);
+  out[0] = kind;
+  out[1] = codec;
+  dv.setUint16(2, 0, true);
+  dv.setUint32(4, step >>> 0, true);
+  return dv;
+}
+
+// ---- control (JSON) --------------------------------------------------------------------------
+
+export function encodeJson(kind: number, body: unknown, step = 0): Uint8Array {
+  const json = Buffer.from(JSON.stringify(body), "utf8");
+  const out = new Uint8Array(HEADER_BYTES + json.length);
+  header(out, kind, 0, step);
+  out.set(json, HEADER_BYTES);
+  return out;
+}
+
+export function decodeJson<T = Record<string, unknown>>(frame: Uint8Array): T {
+  try {
+    return JSON.parse(Buffer.from(frame.buffer, frame.byteOffset + HEADER_BYTES, frame.length - HEADER_BYTES).toString("utf8")) as T;
+  } catch {
+    throw new ProtocolError("malformed JSON payload");
+  }
+}
+
+export interface Hello {
+  version: number;
+  nonce: string;
+  peer: string;
+  fingerprint: string;
+  purpose: "join" | "stage" | "probe";
+}
+export interface Challenge {
+  version: number;
+  nonce: string;
+  proof: string;
+}
+export interface Refuse {
+  reason: string;
+  code: "version" | "auth" | "model" | "state";
+}
+
+/** Capacity a worker advertises when it joins. */
+export interface JoinInfo {
+  name: string;
+  freeMemoryBytes: number;
+  /** Measured compute time of one layer for one token (ms). */
+  msPerLayer: number;
+  /** Addresses other peers can dial for the stage link. */
+  addrs: string[];
+}
+
+export interface Assign {
+  range: { start: number; end: number };
+  codec: Codec;
+  maxContext: number;
+  /** Downstream peer's addresses; empty = the last stage, whose results go back to stage 0 over the join link. */
+  next: string[];
+  stageIndex: number;
+  nStages: number;
+}
+
+export function hmacProof(secret: Uint8Array, role: "dialer" | "listener", nonceA: string, nonceB: string): string {
+  return createHmac("sha256", secret).update(`llmesh-v${PROTOCOL_VERSION}|${role}|${nonceA}|${nonceB}`).digest("hex");
+}
+
+export function proofMatches(expected: string, got: unknown): boolean {
+  if (typeof got !== "string" || got.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(expected), Buffer.from(got));
+}
+
+export function newNonce(): string {
+  return randomBytes(16).toString("hex");
+}
+
+export function versionMismatch(ours: number, theirs: unknown): string {
+  return `protocol version mismatch: this peer speaks llmesh stage protocol v${ours}, the other speaks v${String(theirs)}; run the same llmesh version on every peer`;
+}
+
+// ---- data (binary) ---------------------------------------------------------------------------
+
+export interface ForwardEntry {
+  seq: number;
+  nTokens: number;
+  /** Whether the last stage returns logits of the chunk's last position. */
+  logits: boolean;
+}
+
+export function encodeForward(step: number, codec: Codec, entries: readonly ForwardEntry[], rows: readonly Float32Array[], width: number): Uint8Array {
+  let nRows = 0;
+  for (const e of entries) nRows += e.nTokens;
+  const rowBytes = encodedRowBytes(codec, width);
+  const meta = 8 + entries.length * 12;
+  const out = new Uint8Array(HEADER_BYTES + meta + nRows * rowBytes);
+  const dv = header(out, MsgKind.FORWARD, codec, step);
+  dv.setUint32(8, entries.length, true);
+  dv.setUint32(12, width, true);
+  let o = 16;
+  for (const e of entries) {
+    dv.setUint32(o, e.seq, true);
+    dv.setUint32(o + 4, e.nTokens, true);
+    out[o + 8] = e.logits ? 1 : 0;
+    o += 12;
+  }
+  for (let i = 0; i < entries.length; i++) {
+    const r = rows[i];
+    if (r.length !== entries[i].nTokens * width) throw new ProtocolError(`entry ${i}: ${r.length} values for ${entries[i].nTokens} rows of ${width}`);
+    encodeRowsInto(codec, r, width, out, o);
+    o += entries[i].nTokens * rowBytes;
+  }
+  return out;
+}
+
+export interface DecodedForward {
+  step: number;
+  codec: Codec;
+  width: number;
+  entries: ForwardEntry[];
+  rows: Float32Array[];
+}
+
+export function decodeForward(frame: Uint8Array): DecodedForward {
+  const h = readHeader(frame);
+  if (h.kind !== MsgKind.FORWARD) throw new ProtocolError(`expected FORWARD, got ${kindName(h.kind)}`);
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.length);
+  if (frame.length < 16) throw new ProtocolError("truncated FORWARD");
+  const n = dv.getUint32(8, true);
+  const width = dv.getUint32(12, true);
+  const codec = h.codec as Codec;
+  const rowBytes = encodedRowBytes(codec, width);
+  let o = 16;
+  if (o + n * 12 > frame.length) throw new ProtocolError("truncated FORWARD entries");
+  const entries: ForwardEntry[] = [];
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const e = { seq: dv.getUint32(o, true), nTokens: dv.getUint32(o + 4, true), logits: frame[o + 8] === 1 };
+    entries.push(e);
+    total += e.nTokens;
+    o += 12;
+  }
+  if (o + total * rowBytes !== frame.length) throw new ProtocolError(`FORWARD payload is ${frame.length - o} bytes, expected ${total * rowBytes}`);
+  const rows = entries.map((e) => {
+    const r = decodeRows(codec, frame, o, e.nTokens, width);
+    o += e.nTokens * rowBytes;
+    return r;
+  });
+  return { step: h.step, codec, width, entries, rows };
+}
+
+export function encodeResult(step: number, seqs: readonly number[], rows: readonly Float32Array[], width: number): Uint8Array {
+  let nRows = 0;
+  for (const r of rows) nRows += r.length / width;
+  const out = new Uint8Array(HEADER_BYTES + 8 + seqs.length * 8 + nRows * width * 4);
+  const dv = header(out, MsgKind.RESULT, Codec.F32, step);
+  dv.setUint32(8, seqs.length, true);
+  dv.setUint32(12, width, true);
+  let o = 16;
+  for (let i = 0; i < seqs.length; i++) {
+    dv.setUint32(o, seqs[i], true);
+    dv.setUint32(o + 4, rows[i].length / width, true);
+    o += 8;
+  }
+  for (const r of rows) {
+    encodeRowsInto(Codec.F32, r, width, out, o);
+    o += r.length * 4;
+  }
+  return out;
+}
+
+export function decodeResult(frame: Uint8Array): { step: number; seqs: number[]; rows: Float32Array[] } {
+  const h = readHeader(frame);
+  if (h.kind !== MsgKind.RESULT) throw new ProtocolError(`expected RESULT, got ${kindName(h.kind)}`);
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.length);
+  const n = dv.getUint32(8, true);
+  const width = dv.getUint32(12, true);
+  let o = 16;
+  const seqs: number[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    seqs.push(dv.getUint32(o, true));
+    counts.push(dv.getUint32(o + 4, true));
+    o += 8;
+  }
+  const rows = counts.map((c) => {
+    const r = decodeRows(Codec.F32, frame, o, c, width);
+    o += c * width * 4;
+    return r;
+  });
+  if (o !== frame.length) throw new ProtocolError("RESULT payload size mismatch");
+  return { step: h.step, seqs, rows };
+}
+
+export function encodeFree(seqs: readonly number[]): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + 4 + seqs.length * 4);
+  const dv = header(out, MsgKind.FREE, 0, 0);
+  dv.setUint32(8, seqs.length, true);
+  seqs.forEach((s, i) => dv.setUint32(12 + i * 4, s, true));
+  return out;
+}
+
+export function decodeFree(frame: Uint8Array): number[] {
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.length);
+  const n = dv.getUint32(8, true);
+  if (frame.length !== 12 + n * 4) throw new ProtocolError("FREE payload size mismatch");
+  return Array.from({ length: n }, (_, i) => dv.getUint32(12 + i * 4, true));
+}

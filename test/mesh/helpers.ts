@@ -1,0 +1,86 @@
+// Real processes on loopback: a mesh host (`llmesh serve --mesh`) and workers (`llmesh join`).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const MAIN = join(ROOT, "src/cli/main.ts");
+export const STORIES = join(ROOT, "models/stories260K.gguf");
+
+export interface Proc {
+  child: ChildProcess;
+  out: string;
+  exited: Promise<number | null>;
+}
+
+export function startProc(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const p: Proc = { child, out: "", exited: new Promise((res) => child.on("exit", (code) => res(code))) };
+  child.stdout!.on("data", (d: Buffer) => (p.out += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (p.out += d.toString()));
+  return p;
+}
+
+export async function waitFor(p: Proc, re: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
+  const t0 = Date.now();
+  for (;;) {
+    const m = p.out.match(re);
+    if (m) return m;
+    if (p.child.exitCode !== null) throw new Error(`process exited (${p.child.exitCode}) before ${re}:\n${p.out}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${re}:\n${p.out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export function tempDir(prefix = "llmesh-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function synthModel(dir: string): string {
+  const out = join(dir, "tiny-qwen2.gguf");
+  const r = spawnSync(process.execPath, [MAIN, "synth", "--shape", "tiny-qwen2", "--type", "Q8_0", "--vocab", STORIES, "-o", out], { cwd: ROOT });
+  if (r.status !== 0) throw new Error(`synth failed: ${r.stderr.toString()}`);
+  return out;
+}
+
+export interface TestMesh {
+  url: string;
+  token: string;
+  host: Proc;
+  workers: Proc[];
+  dir: string;
+  close(): Promise<void>;
+}
+
+export async function startMesh(model: string, opts: { workers?: number; split?: string; ctx?: number; extra?: string[] } = {}): Promise<TestMesh> {
+  const dir = tempDir();
+  const nWorkers = opts.workers ?? 2;
+  const host = startProc([
+    "serve", "--model", model, "--mesh", "--peers", String(nWorkers), "--port", "0", "--data-dir", join(dir, "host"),
+    "--listen", "/ip4/127.0.0.1/tcp/0", "--log-format", "json", "--ctx", String(opts.ctx ?? 256),
+    ...(opts.split ? ["--split", opts.split] : []), ...(opts.extra ?? []),
+  ]);
+  const procs = [host];
+  const close = async () => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGTERM");
+    await Promise.all(procs.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))])));
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+  };
+  try {
+    const token = (await waitFor(host, /^invite: (\S+)$/m))[1];
+    const workers: Proc[] = [];
+    for (let i = 0; i < nWorkers; i++) {
+      const w = startProc(["join", token, "--model", model, "--data-dir", join(dir, `w${i + 1}`), "--listen", "/ip4/127.0.0.1/tcp/0", "--name", `w${i + 1}`]);
+      procs.push(w);
+      workers.push(w);
+      await waitFor(w, /joined the mesh/);
+    }
+    const url = (await waitFor(host, /ready: (http:\/\/[0-9.:]+)\/v1/))[1];
+    return { url, token, host, workers, dir, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
