@@ -8,11 +8,13 @@
 // Every sequence has its own KV cache (for this stage's layers). One forward() call takes chunks of
 // several sequences at once (continuous batching); a chunk may hold many tokens (prefill).
 import type { GGUFFile } from "../gguf/reader.ts";
+import { Kernels } from "../kernels/index.ts";
 import { FastForward } from "./fast-forward.ts";
 import { KVCache, type KVCacheType } from "./kv-cache.ts";
 import { readModelConfig, type ModelConfig } from "./model-config.ts";
 import { ReferenceForward } from "./reference-forward.ts";
 import type { ForwardImpl, LogitsRequest, Numerics, Stage, StageEntry } from "./stage.ts";
+import { packQTensor } from "./qtensor.ts";
 import { loadStageWeights, validateRange, type LayerRange } from "./weights.ts";
 
 export type { LayerRange } from "./weights.ts";
@@ -33,6 +35,14 @@ export interface EngineOptions {
    * "f32": use exact f32 activations.
    */
   matmulInput?: Numerics["matmulInput"];
+  /**
+   * Fast path matmul kernels: "wasm" (default) — WebAssembly SIMD on worker threads, weights packed
+   * into kernel memory at load; "typescript" — the plain TypeScript kernels of ops.ts.
+   * (The WASM kernels implement the "vec-dot" numerics; with matmulInput "f32" the TypeScript ones run.)
+   */
+  kernels?: "wasm" | "typescript";
+  /** Threads per matmul with the WASM kernels (main thread included); default the number of cores. */
+  threads?: number;
 }
 
 /** One sequence's chunk in a forward() batch. */
@@ -72,7 +82,12 @@ export class Engine {
     const config = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
     const range = opts.range ?? { start: 0, end: config.nLayer };
     validateRange(range, config.nLayer);
-    const weights = loadStageWeights(gguf, config, range);
+    const numerics: Numerics = { matmulInput: opts.matmulInput ?? "vec-dot" };
+    const fast = (opts.path ?? "fast") === "fast";
+    const kernels = fast && (opts.kernels ?? "wasm") === "wasm" && numerics.matmulInput === "vec-dot"
+      ? new Kernels(opts.threads !== undefined ? { threads: opts.threads } : {})
+      : undefined;
+    const weights = loadStageWeights(gguf, config, range, kernels ? (t) => packQTensor(t, kernels) : undefined);
     const stage: Stage = {
       config,
       weights,
@@ -82,9 +97,10 @@ export class Engine {
       },
       isFirst: range.start === 0,
       isLast: range.end === config.nLayer,
-      numerics: { matmulInput: opts.matmulInput ?? "vec-dot" },
+      numerics,
+      ...(kernels ? { kernels } : {}),
     };
-    const impl = (opts.path ?? "fast") === "fast" ? new FastForward(stage) : new ReferenceForward(stage);
+    const impl = fast ? new FastForward(stage) : new ReferenceForward(stage);
     const maxContext = opts.maxContext ?? config.contextLength;
     if (!Number.isInteger(maxContext) || maxContext <= 0) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
     return new Engine(config, stage, impl, maxContext, opts.kvCacheType ?? "f16");

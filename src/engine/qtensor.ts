@@ -6,6 +6,7 @@
 // quantized model never exists in f32 in memory.
 import { dequantizeRow, rowBytes as typeRowBytes } from "../gguf/formats/index.ts";
 import { GGMLType, ggmlTypeName, type GGMLTypeId } from "../gguf/types.ts";
+import { decodePackedRow, kernelSupports, type Kernels, type KTensor } from "../kernels/index.ts";
 
 export interface QTensor {
   name: string;
@@ -20,6 +21,16 @@ export interface QTensor {
   data: Uint8Array;
   /** (nRows, nCols) the same bytes viewed as f32 when type is F32 (no copy). */
   f32?: Float32Array;
+  /** The tensor packed into kernel memory (WASM path); data is then empty. */
+  k?: KTensor;
+}
+
+/** Moves a tensor's bytes into kernel memory (if the kernels take its type); frees the JS copy. */
+export function packQTensor(t: QTensor, kernels: Kernels): void {
+  if (t.k || !kernelSupports(t.type)) return;
+  t.k = kernels.pack(t.type, t.nCols, t.nRows, t.data);
+  t.data = new Uint8Array(0);
+  delete t.f32;
 }
 
 /** Wraps encoded tensor bytes; F32 data is aligned (copied if needed) so that it can be viewed as floats. */
@@ -51,6 +62,10 @@ export function decodeRows(t: QTensor, row0: number, nRows: number, dst: Float32
 
 /** Decodes one row into dst[0..nCols). */
 export function decodeRow(t: QTensor, row: number, dst: Float32Array): void {
+  if (t.k) {
+    decodePackedRow(t.k, row, dst);
+    return;
+  }
   if (t.f32) {
     dst.set(t.f32.subarray(row * t.nCols, (row + 1) * t.nCols));
     return;

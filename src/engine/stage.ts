@@ -5,6 +5,7 @@ import type { ModelConfig } from "./model-config.ts";
 import type { RopeParams } from "./rope.ts";
 import type { StageWeights } from "./weights.ts";
 import type { MatmulInputKind } from "./matmul-input.ts";
+import type { Kernels } from "../kernels/index.ts";
 
 /** Which positions of a chunk produce logits on the last stage. */
 export type LogitsRequest = "last" | "all" | "none";
@@ -35,6 +36,8 @@ export interface Stage {
   isFirst: boolean;
   isLast: boolean;
   numerics: Numerics;
+  /** WASM kernels holding the packed weights (fast path), if enabled. */
+  kernels?: Kernels;
 }
 
 /**

@@ -75,10 +75,16 @@ function checkShape(t: TensorInfo, cols: number, rows: number): void {
   }
 }
 
+/** Called on each matrix as soon as it is read (e.g. to move it into kernel memory). */
+type MatrixHook = (t: QTensor) => void;
+let matrixHook: MatrixHook | undefined;
+
 function loadMatrix(gguf: GGUFFile, name: string, cols: number, rows?: number): QTensor {
   const t = info(gguf, name);
   checkShape(t, cols, rows ?? t.nElements / t.dims[0]);
-  return makeQTensor(name, t.type, t.dims, gguf.readTensor(name));
+  const q = makeQTensor(name, t.type, t.dims, gguf.readTensor(name));
+  matrixHook?.(q);
+  return q;
 }
 
 function loadVector(gguf: GGUFFile, name: string, n: number): Float32Array {
@@ -134,8 +140,17 @@ export function validateRange(range: LayerRange, nLayer: number): void {
 }
 
 /** Reads the tensors of one stage from the file (and nothing else). */
-export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: LayerRange): StageWeights {
+export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: LayerRange, onMatrix?: MatrixHook): StageWeights {
   validateRange(range, config.nLayer);
+  matrixHook = onMatrix;
+  try {
+    return loadStageWeightsInner(gguf, config, range);
+  } finally {
+    matrixHook = undefined;
+  }
+}
+
+function loadStageWeightsInner(gguf: GGUFFile, config: ModelConfig, range: LayerRange): StageWeights {
   const isFirst = range.start === 0;
   const isLast = range.end === config.nLayer;
   const w: StageWeights = { range: { ...range }, layers: [] };

@@ -4,6 +4,7 @@ import { attendChunk } from "../attention.ts";
 import { addBlockMinCorrection, hasBlockMin, matmulInputKind, q8_1SumCorrection, roundMatmulInput, type MatmulInputKind } from "../matmul-input.ts";
 import { addBiasRows, addInPlace, matmul, MATMUL_ROW_BLOCK, rmsNormRows, swiglu, type Scratch } from "../ops.ts";
 import type { QTensor } from "../qtensor.ts";
+import type { ActKind, KAct } from "../../kernels/index.ts";
 import { ropeApply } from "../rope.ts";
 import { inputKindFor, type Stage, type StageEntry } from "../stage.ts";
 import type { LayerWeights } from "../weights.ts";
@@ -30,6 +31,7 @@ export class MatmulInput {
   private readonly width: number;
   private readonly slot: string;
   private corr: Float32Array | undefined;
+  private readonly kacts = new Map<ActKind, KAct>();
 
   /** x: (n_tok, width); slot names the scratch buffers used for the rounded copies. */
   constructor(b: BatchState, x: Float32Array, width: number, slot: string) {
@@ -49,6 +51,16 @@ export class MatmulInput {
     return this.corr;
   }
 
+  /** The activations in kernel memory in the format W's packed layout takes, quantized once per kind. */
+  kernelInput(kind: ActKind): KAct {
+    let a = this.kacts.get(kind);
+    if (!a) {
+      a = this.b.stage.kernels!.input(this.x, this.b.nTok, this.width, kind, this.slot);
+      this.kacts.set(kind, a);
+    }
+    return a;
+  }
+
   /** The activations rounded for W's type. */
   for(W: QTensor): Float32Array {
     const kind = inputKindFor(this.b.stage.numerics, matmulInputKind(W.type));
@@ -66,6 +78,11 @@ export class MatmulInput {
 
 /** y (n_tok, W.nRows) = input · Wᵀ (+ bias). */
 export function project(b: BatchState, W: QTensor, input: MatmulInput, y: Float32Array, bias?: Float32Array): void {
+  if (W.k) {
+    b.stage.kernels!.matmul(W.k, input.kernelInput(W.k.act), y);
+    addBiasRows(y, b.nTok, W.nRows, bias);
+    return;
+  }
   const rows = b.scratch.f32("matmul.rows", MATMUL_ROW_BLOCK * W.nCols); // (16, n_cols) decoded weight rows
   matmul(W, input.for(W), b.nTok, y, rows);
   if (hasBlockMin(W.type) && b.stage.numerics.matmulInput === "vec-dot") addBlockMinCorrection(W, input.blockSumCorrection(), b.nTok, y);

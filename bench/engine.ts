@@ -1,0 +1,154 @@
+// Engine benchmark (not a test): decode and prefill speed of llmesh's WASM kernels against
+// llama.cpp (node-llama-cpp, CPU) on the same synthetic GGUF files and thread counts, plus the
+// weight bandwidth achieved in decode against the machine's measured read bandwidth.
+//
+//   npm run bench -- [--shapes smollm2-135m,qwen2.5-0.5b,llama-3.2-1b] [--types Q8_0,Q4_K]
+//                    [--threads 1,2] [--runs 3] [--decode 128] [--prompt 512] [--no-llama]
+//
+// Synthetic models are written once with `llmesh synth` and cached under os.tmpdir()/llmesh-bench.
+// Each figure is the median of --runs runs after one warm-up run.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Engine } from "../src/engine/engine.ts";
+import { openGGUF } from "../src/gguf/reader.ts";
+import { KernelMemory } from "../src/kernels/index.ts";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+const SHAPES = arg("shapes", "smollm2-135m,qwen2.5-0.5b,llama-3.2-1b").split(",");
+const TYPES = arg("types", "Q8_0,Q4_K").split(",");
+const THREADS = arg("threads", "1,2").split(",").map(Number);
+const RUNS = Number(arg("runs", "3"));
+const DECODE = Number(arg("decode", "128"));
+const PROMPT = Number(arg("prompt", "512"));
+const LLAMA = !process.argv.includes("--no-llama");
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function modelFile(shape: string, type: string): string {
+  const dir = join(tmpdir(), "llmesh-bench");
+  mkdirSync(dir, { recursive: true });
+  const f = join(dir, `${shape}-${type}.gguf`);
+  if (!existsSync(f)) {
+    console.error(`writing ${f} ...`);
+    execFileSync(process.execPath, [join(ROOT, "src/cli/main.ts"), "synth", "--shape", shape, "--type", type,
+      "--vocab", join(ROOT, "test/fixtures/vocab/ggml-vocab-llama-spm.gguf"), "-o", f], { stdio: "inherit" });
+  }
+  return f;
+}
+
+/** Single-thread read bandwidth (GB/s): WASM SIMD streaming sum over 512 MiB, median of 5. */
+function readBandwidth(): number {
+  const mem = new KernelMemory();
+  const n = 512 << 20;
+  const p = mem.alloc(n);
+  mem.u8.fill(1, p, p + n);
+  const ts: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const t0 = performance.now();
+    mem.exports.stream_sum(p, n);
+    ts.push(performance.now() - t0);
+  }
+  return n / (median(ts.slice(1)) / 1000) / 1e9;
+}
+
+function tokens(n: number, vocab: number, seed: number): number[] {
+  let s = seed;
+  return Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) >>> 0;
+    return 1 + (s % (vocab - 1));
+  });
+}
+
+function argmax(l: Float32Array): number {
+  let b = 0;
+  for (let i = 1; i < l.length; i++) if (l[i] > l[b]) b = i;
+  return b;
+}
+
+interface Speed { prefill: number; decode: number }
+
+function benchLlmesh(file: string, threads: number): Speed & { weightBytes: number; rssMiB: number } {
+  const g = openGGUF(file);
+  const e = Engine.load(g, { threads, maxContext: PROMPT + DECODE + 8 });
+  g.close();
+  let weightBytes = 0;
+  for (const t of g.tensors.values()) if (t.dims.length >= 2 && !(t.name === "token_embd.weight" && g.tensors.has("output.weight"))) weightBytes += t.nBytes;
+  const vocab = e.config.nVocab;
+  const run = (nPrompt: number, nDecode: number): Speed => {
+    const seq = e.createSequence();
+    const t0 = performance.now();
+    let [l] = e.forward([{ seq, tokens: tokens(nPrompt, vocab, 7) }]);
+    const t1 = performance.now();
+    for (let i = 0; i < nDecode; i++) [l] = e.forward([{ seq, tokens: [argmax(l)] }]);
+    const t2 = performance.now();
+    e.freeSequence(seq);
+    return { prefill: nPrompt / ((t1 - t0) / 1000), decode: nDecode / ((t2 - t1) / 1000) };
+  };
+  run(Math.min(PROMPT, 64), 8); // warm-up
+  const rs = Array.from({ length: RUNS }, () => run(PROMPT, DECODE));
+  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)), weightBytes, rssMiB: process.memoryUsage().rss / 2 ** 20 };
+}
+
+async function benchLlama(file: string, threads: number): Promise<Speed> {
+  const { getLlama } = await import("node-llama-cpp");
+  const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" } as Parameters<typeof getLlama>[0] & object);
+  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
+  const vocab = model.tokens.bos !== null ? 32000 : 32000;
+  const run = async (nPrompt: number, nDecode: number): Promise<Speed> => {
+    const ctx = await model.createContext({ contextSize: PROMPT + DECODE + 16, sequences: 1, threads, batchSize: 512 });
+    try {
+      const seq = ctx.getSequence();
+      const prompt = tokens(nPrompt, vocab, 7);
+      const t0 = performance.now();
+      await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1) as never);
+      const t1 = performance.now();
+      let n = 0;
+      let t2 = 0;
+      for await (const _t of seq.evaluate(prompt.slice(-1) as never, { temperature: 0 })) {
+        if (n === 0) t2 = performance.now(); // the last prompt token and the first sampled one
+        if (++n > nDecode) break;
+      }
+      const t3 = performance.now();
+      return { prefill: (nPrompt - 1) / ((t1 - t0) / 1000), decode: nDecode / ((t3 - t2) / 1000) };
+    } finally {
+      await ctx.dispose();
+    }
+  };
+  await run(Math.min(PROMPT, 64), 8);
+  const rs: Speed[] = [];
+  for (let i = 0; i < RUNS; i++) rs.push(await run(PROMPT, DECODE));
+  await model.dispose();
+  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)) };
+}
+
+const bw = readBandwidth();
+console.log(`# llmesh engine benchmark`);
+console.log(`node ${process.version}, ${(await import("node:os")).cpus()[0].model}, ${(await import("node:os")).availableParallelism()} cores`);
+console.log(`measured read bandwidth (1 thread, WASM SIMD streaming sum over 512 MiB): ${bw.toFixed(1)} GB/s`);
+console.log(`decode: ${DECODE} tokens after the prompt; prefill: ${PROMPT}-token prompt; medians of ${RUNS} runs after a warm-up\n`);
+console.log("| model | type | threads | llmesh decode tok/s | llama.cpp decode tok/s | decode ratio | llmesh prefill tok/s | llama.cpp prefill tok/s | prefill ratio | llmesh weight GB/s | % of bandwidth |");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+for (const shape of SHAPES) {
+  for (const type of TYPES) {
+    const file = modelFile(shape, type);
+    for (const threads of THREADS) {
+      const m = benchLlmesh(file, threads);
+      const l = LLAMA ? await benchLlama(file, threads) : undefined;
+      const gbs = (m.weightBytes * m.decode) / 1e9;
+      const f = (x: number): string => x.toFixed(1);
+      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${l ? (m.decode / l.decode).toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${l ? (m.prefill / l.prefill).toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% |`);
+      console.error(`  (${shape} ${type} ${threads}t: file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB, process RSS ${m.rssMiB.toFixed(0)} MiB)`);
+    }
+  }
+}

@@ -1,0 +1,233 @@
+// Weight layouts in kernel memory, and packing a GGUF tensor's bytes into them at load time.
+//
+//   q8r   Q8_0, Q4_0, Q5_0 — rows interleaved 4 at a time (a group); per group and 32-column block,
+//         144 bytes: f32 d[4] then the 32 int8 quants of each of the 4 rows. Each thread streams
+//         one contiguous range of groups; 16-byte aligned loads; 4 rows share each activation load.
+//         Q4_0/Q5_0 are widened to int8 (q−8 / q−16): exactly ggml's integer dot products, at the
+//         cost of reading 8.5 instead of 4.5/5.5 bits per weight.
+//   q8r1  Q4_1, Q5_1 — the same with f32 m[4] after d[4] (160 bytes), quants 0..15/0..31.
+//   q4k   Q4_K — GGUF blocks as they are (144 bytes per 256 columns), row after row.
+//   k8    Q5_K, Q6_K — widened to int8 per 256 columns (320 bytes): f32 d, f32 dmin, 8 pad bytes,
+//         i16 sc[16] (scale per 16 columns), i16 m[8] (min per 32 columns), int8 q[256].
+//   f32 / f16 / bf16 — GGUF rows as they are.
+// Rows are padded to a multiple of 4 (zero rows) in every layout so that threads split at groups.
+import { FP16_TO_F32, dequantizeRow } from "../gguf/formats/index.ts";
+import { GGMLType } from "../gguf/types.ts";
+import type { KernelMemory } from "./memory.ts";
+
+export type LayoutName = "q8r" | "q8r1" | "q4k" | "k8" | "f32" | "f16" | "bf16";
+/** The activation format a layout's kernel takes. */
+export type ActKind = "q8" | "q8k" | "f32" | "f16" | "bf16";
+
+export interface KTensor {
+  mem: KernelMemory;
+  layout: LayoutName;
+  /** GGUF type it was packed from. */
+  type: number;
+  act: ActKind;
+  /** Kernel export (SIMD version). */
+  kernel: string;
+  ptr: number;
+  bytes: number;
+  nCols: number;
+  nRows: number;
+  /** nRows rounded up to a multiple of 4. */
+  nRowsPadded: number;
+}
+
+interface LayoutInfo {
+  layout: LayoutName;
+  act: ActKind;
+  kernel: string;
+  /** Bytes of the packed (padded) tensor. */
+  bytes(nCols: number, nRowsPadded: number): number;
+}
+
+const LAYOUTS: Record<number, LayoutInfo> = {
+  [GGMLType.Q8_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
+  [GGMLType.Q4_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
+  [GGMLType.Q5_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
+  [GGMLType.Q4_1]: { layout: "q8r1", act: "q8", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
+  [GGMLType.Q5_1]: { layout: "q8r1", act: "q8", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
+  [GGMLType.Q4_K]: { layout: "q4k", act: "q8k", kernel: "mm_q4k", bytes: (c, r) => (c / 256) * 144 * r },
+  [GGMLType.Q5_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 320 * r },
+  [GGMLType.Q6_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 320 * r },
+  [GGMLType.F32]: { layout: "f32", act: "f32", kernel: "mm_f32", bytes: (c, r) => c * 4 * r },
+  [GGMLType.F16]: { layout: "f16", act: "f16", kernel: "mm_f16", bytes: (c, r) => c * 2 * r },
+  [GGMLType.BF16]: { layout: "bf16", act: "bf16", kernel: "mm_bf16", bytes: (c, r) => c * 2 * r },
+};
+
+/** Whether the kernels take weights of this GGUF type. */
+export function kernelSupports(type: number): boolean {
+  return type in LAYOUTS;
+}
+
+const f16 = (b: Uint8Array, o: number): number => FP16_TO_F32[b[o] | (b[o + 1] << 8)];
+
+/** Widens one GGUF block-of-32 row (types Q8_0/Q4_0/Q5_0/Q4_1/Q5_1) block b into q (32 int8) and returns [d, m]. */
+function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: number): [number, number] {
+  switch (type) {
+    case GGMLType.Q8_0:
+      for (let j = 0; j < 32; j++) q[qo + j] = (src[o + 2 + j] << 24) >> 24;
+      return [f16(src, o), 0];
+    case GGMLType.Q4_0:
+      for (let j = 0; j < 16; j++) {
+        q[qo + j] = (src[o + 2 + j] & 15) - 8;
+        q[qo + j + 16] = (src[o + 2 + j] >> 4) - 8;
+      }
+      return [f16(src, o), 0];
+    case GGMLType.Q4_1:
+      for (let j = 0; j < 16; j++) {
+        q[qo + j] = src[o + 4 + j] & 15;
+        q[qo + j + 16] = src[o + 4 + j] >> 4;
+      }
+      return [f16(src, o), f16(src, o + 2)];
+    case GGMLType.Q5_0:
+    case GGMLType.Q5_1: {
+      const h = type === GGMLType.Q5_1 ? 2 : 0;
+      const qh = (src[o + 2 + h] | (src[o + 3 + h] << 8) | (src[o + 4 + h] << 16) | (src[o + 5 + h] << 24)) >>> 0;
+      const off = type === GGMLType.Q5_1 ? 0 : 16;
+      for (let j = 0; j < 16; j++) {
+        const b = src[o + 6 + h + j];
+        q[qo + j] = ((b & 15) | (((qh >>> j) << 4) & 0x10)) - off;
+        q[qo + j + 16] = ((b >> 4) | ((qh >>> (j + 12)) & 0x10)) - off;
+      }
+      return [f16(src, o), type === GGMLType.Q5_1 ? f16(src, o + 2) : 0];
+    }
+  }
+  throw new Error(`unpack32: type ${type}`);
+}
+
+const BLOCK32_BYTES: Record<number, number> = { [GGMLType.Q8_0]: 34, [GGMLType.Q4_0]: 18, [GGMLType.Q5_0]: 22, [GGMLType.Q4_1]: 20, [GGMLType.Q5_1]: 24 };
+
+function kScale(s: Uint8Array, o: number, j: number): number {
+  return j < 4 ? s[o + j] & 63 : (s[o + j + 4] & 0xf) | ((s[o + j - 4] >> 6) << 4);
+}
+function kMin(s: Uint8Array, o: number, j: number): number {
+  return j < 4 ? s[o + j + 4] & 63 : (s[o + j + 4] >> 4) | ((s[o + j] >> 6) << 4);
+}
+
+/** Packs GGUF tensor bytes (nRows rows of nCols elements of `type`) into kernel memory. */
+export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows: number, src: Uint8Array): KTensor {
+  const info = LAYOUTS[type];
+  if (!info) throw new Error(`kernels: no layout for GGML type ${type}`);
+  const nRowsPadded = (nRows + 3) & ~3;
+  const bytes = info.bytes(nCols, nRowsPadded);
+  const ptr = mem.alloc(bytes);
+  const out = mem.u8.subarray(ptr, ptr + bytes);
+  out.fill(0);
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const t: KTensor = { mem, layout: info.layout, type, act: info.act, kernel: info.kernel, ptr, bytes, nCols, nRows, nRowsPadded };
+  const rowBytes = src.length / nRows;
+  switch (info.layout) {
+    case "f32": case "f16": case "bf16": case "q4k":
+      out.set(src);
+      break;
+    case "q8r": case "q8r1": {
+      const nb = nCols / 32;
+      const bb = BLOCK32_BYTES[type];
+      const hdr = info.layout === "q8r" ? 16 : 32;
+      const gbb = hdr + 128; // bytes per group-block
+      const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
+      for (let r = 0; r < nRows; r++) {
+        const g = r >> 2;
+        const k = r & 3;
+        for (let b = 0; b < nb; b++) {
+          const o = (g * nb + b) * gbb;
+          const [d, m] = unpack32(type, src, r * rowBytes + b * bb, q, o + hdr + 32 * k);
+          dv.setFloat32(o + 4 * k, d, true);
+          if (hdr === 32) dv.setFloat32(o + 16 + 4 * k, m, true);
+        }
+      }
+      break;
+    }
+    case "k8": {
+      const nsb = nCols / 256;
+      const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
+      for (let r = 0; r < nRows; r++) {
+        for (let s = 0; s < nsb; s++) {
+          const o = (r * nsb + s) * 320;
+          const bo = r * rowBytes + s * (type === GGMLType.Q5_K ? 176 : 210);
+          if (type === GGMLType.Q5_K) {
+            dv.setFloat32(o, f16(src, bo), true);
+            dv.setFloat32(o + 4, f16(src, bo + 2), true);
+            for (let j = 0; j < 8; j++) {
+              const sc = kScale(src, bo + 4, j);
+              dv.setInt16(o + 16 + 4 * j, sc, true);
+              dv.setInt16(o + 18 + 4 * j, sc, true);
+              dv.setInt16(o + 48 + 2 * j, kMin(src, bo + 4, j), true);
+            }
+            for (let c = 0; c < 4; c++) {
+              for (let l = 0; l < 32; l++) {
+                const b = src[bo + 48 + 32 * c + l];
+                const h = src[bo + 16 + l];
+                q[o + 64 + 64 * c + l] = (b & 15) + (((h >> (2 * c)) & 1) << 4);
+                q[o + 64 + 64 * c + 32 + l] = (b >> 4) + (((h >> (2 * c + 1)) & 1) << 4);
+              }
+            }
+          } else {
+            dv.setFloat32(o, f16(src, bo + 208), true);
+            for (let k = 0; k < 16; k++) dv.setInt16(o + 16 + 2 * k, (src[bo + 192 + k] << 24) >> 24, true);
+            for (let n = 0; n < 2; n++) {
+              const ql = bo + 64 * n;
+              const qh = bo + 128 + 32 * n;
+              const e = o + 64 + 128 * n;
+              for (let l = 0; l < 32; l++) {
+                const h = src[qh + l];
+                q[e + l] = ((src[ql + l] & 0xf) | ((h & 3) << 4)) - 32;
+                q[e + l + 32] = ((src[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4)) - 32;
+                q[e + l + 64] = ((src[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
+                q[e + l + 96] = ((src[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
+              }
+            }
+          }
+        }
+      }
+      break;
+    }
+  }
+  return t;
+}
+
+/** Decodes row `row` of a packed tensor into dst[0..nCols) (embedding lookups). */
+export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): void {
+  const u8 = t.mem.u8;
+  const n = t.nCols;
+  switch (t.layout) {
+    case "f32": case "f16": case "bf16": case "q4k": {
+      const rb = t.bytes / t.nRowsPadded;
+      dequantizeRow(t.type, u8.subarray(t.ptr + row * rb, t.ptr + (row + 1) * rb), dst, n);
+      return;
+    }
+    case "q8r": case "q8r1": {
+      const nb = n / 32;
+      const hdr = t.layout === "q8r" ? 16 : 32;
+      const gbb = hdr + 128;
+      const dv = new DataView(u8.buffer, t.ptr, t.bytes);
+      const g = row >> 2;
+      const k = row & 3;
+      for (let b = 0; b < nb; b++) {
+        const o = (g * nb + b) * gbb;
+        const d = dv.getFloat32(o + 4 * k, true);
+        const m = hdr === 32 ? dv.getFloat32(o + 16 + 4 * k, true) : 0;
+        for (let j = 0; j < 32; j++) dst[b * 32 + j] = Math.fround(d * dv.getInt8(o + hdr + 32 * k + j)) + m;
+      }
+      return;
+    }
+    case "k8": {
+      const nsb = n / 256;
+      const dv = new DataView(u8.buffer, t.ptr, t.bytes);
+      for (let s = 0; s < nsb; s++) {
+        const o = (row * nsb + s) * 320;
+        const d = dv.getFloat32(o, true);
+        const dmin = dv.getFloat32(o + 4, true);
+        for (let e = 0; e < 256; e++) {
+          const sc = dv.getInt16(o + 16 + 2 * (e >> 4), true);
+          const m = dv.getInt16(o + 48 + 2 * (e >> 5), true);
+          dst[s * 256 + e] = Math.fround(Math.fround(d * sc) * dv.getInt8(o + 64 + e)) - Math.fround(dmin * m);
+        }
+      }
+      return;
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// WASM matmul kernels: each SIMD kernel against its scalar twin (bit-identical), against the
+// TypeScript fast path on the same rounded activations (ggml's integer formula vs decoded-weight
+// dot products: float-rounding-level agreement), and against a float64 reference on exact
+// activations (NMSE bound per type: the activation quantization error), on random shapes — in the
+// spirit of ggml's test-backend-ops. Also: thread count never changes a single bit.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { dequantize, quantize } from "../../src/gguf/formats/index.ts";
+import { GGMLType } from "../../src/gguf/types.ts";
+import { Kernels } from "../../src/kernels/index.ts";
+import { addBlockMinCorrection, hasBlockMin, matmulInputKind, q8_1SumCorrection, roundMatmulInput } from "../../src/engine/matmul-input.ts";
+import { matmul, MATMUL_ROW_BLOCK } from "../../src/engine/ops.ts";
+import { makeQTensor } from "../../src/engine/qtensor.ts";
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function nmse(got: Float32Array, want: Float64Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < want.length; i++) {
+    num += (got[i] - want[i]) ** 2;
+    den += want[i] ** 2;
+  }
+  return num / den;
+}
+
+// NMSE bounds against float64 on unrounded activations: dominated by the activation rounding.
+const TYPES: Array<[keyof typeof GGMLType, number, number]> = [
+  ["Q8_0", 32, 5e-4], ["Q4_0", 32, 5e-4], ["Q4_1", 32, 5e-4], ["Q5_0", 32, 5e-4], ["Q5_1", 32, 5e-4],
+  ["Q4_K", 256, 5e-4], ["Q5_K", 256, 5e-4], ["Q6_K", 256, 5e-4],
+  ["F16", 1, 1e-6], ["BF16", 1, 1e-4], ["F32", 1, 1e-12],
+];
+
+for (const [name, blk, bound] of TYPES) {
+  test(`matmul ${name}: SIMD == scalar twin, ≈ TS path, ≈ float64 reference`, () => {
+    const type = GGMLType[name];
+    const r = rng(type * 7919 + 1);
+    const simd = new Kernels({ threads: 1 });
+    const twin = new Kernels({ threads: 1, generic: true });
+    const threaded = new Kernels({ threads: 2 });
+    for (let iter = 0; iter < 6; iter++) {
+      const nCols = blk === 1 ? 1 + Math.floor(r() * 300) : blk * (1 + Math.floor(r() * (blk === 256 ? 3 : 12)));
+      const nRows = 1 + Math.floor(r() * 37);
+      const nTok = 1 + Math.floor(r() * 4);
+      const wf = new Float32Array(nCols * nRows).map(() => (r() * 2 - 1) * (0.5 + r()));
+      const x = new Float32Array(nCols * nTok).map(() => (r() * 2 - 1) * 3);
+      const bytes = type === GGMLType.F32 ? new Uint8Array(wf.buffer.slice(0)) : quantize(type, wf);
+      const wd = dequantize(type, bytes, nCols * nRows);
+
+      const ys: Float32Array[] = [];
+      for (const k of [simd, twin, threaded]) {
+        const W = k.pack(type, nCols, nRows, bytes);
+        const a = k.input(x, nTok, nCols, W.act, "x");
+        const y = new Float32Array(nTok * nRows);
+        k.matmul(W, a, y);
+        ys.push(y);
+      }
+      const where = `${name} ${nRows}x${nCols}, ${nTok} tokens`;
+      assert.deepEqual(ys[1], ys[0], `${where}: scalar twin != SIMD`);
+      assert.deepEqual(ys[2], ys[0], `${where}: 2 threads != 1 thread`);
+
+      // float64 reference on the exact activations
+      const ref = new Float64Array(nTok * nRows);
+      for (let t = 0; t < nTok; t++) {
+        for (let row = 0; row < nRows; row++) {
+          let s = 0;
+          for (let i = 0; i < nCols; i++) s += wd[row * nCols + i] * x[t * nCols + i];
+          ref[t * nRows + row] = s;
+        }
+      }
+      const e = nmse(ys[0], ref);
+      assert.ok(e <= bound, `${where}: NMSE ${e} > ${bound}`);
+
+      // the engine's TypeScript fast path (decoded weights · rounded activations, f64)
+      const W = makeQTensor("w", type, [nCols, nRows], bytes);
+      const xr = new Float32Array(x.length);
+      roundMatmulInput(matmulInputKind(type), x, xr, x.length);
+      const yts = new Float32Array(nTok * nRows);
+      matmul(W, xr, nTok, yts, new Float32Array(MATMUL_ROW_BLOCK * nCols));
+      if (hasBlockMin(type)) {
+        const corr = new Float32Array(nTok * nCols / 32);
+        for (let t = 0; t < nTok; t++) q8_1SumCorrection(x, t * nCols, nCols, corr, t * nCols / 32);
+        addBlockMinCorrection(W, corr, nTok, yts);
+      }
+      const ets = nmse(ys[0], Float64Array.from(yts));
+      assert.ok(ets <= 1e-10, `${where}: NMSE vs TS path ${ets}`);
+    }
+  });
+}
