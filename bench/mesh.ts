@@ -1,10 +1,12 @@
 // Benchmark of the mesh pipeline (not a test): per-token latency (one greedy stream) and aggregate
 // throughput (8 concurrent streams) for 1, 2 and 3 stages on loopback — real processes, libp2p
 // links — the added cost per hop, bytes per token per hop, and the same over emulated WAN links
-// (LinkShaper: userspace delay + rate in front of every peer).
+// (LinkShaper: userspace delay + rate in front of every peer). Then pipelining: 3 stages, 8 streams,
+// one step at a time (--pipeline-depth 1) vs up to 3 micro-batches in flight (the default), same run.
 //
 //   npm run bench:mesh
 //   npm run bench:mesh -- --model /tmp/x.gguf --tokens 64 --wan-delay 10 --wan-rate 100
+//   npm run bench:mesh -- --part pipelining --model /tmp/smol12.gguf --tokens 24 --threads 1
 //
 // For reference: mesh-llm reports ~13 ms per hop; llama.cpp RPC needs 2 blocking round trips per
 // token per remote device. Here a token crosses N one-way hops for N stages (one ring).
@@ -27,10 +29,14 @@ const { values: args } = parseArgs({
     "wan-delay": { type: "string", default: "10" },
     "wan-rate": { type: "string", default: "100" },
     codec: { type: "string", default: "f32" },
+    part: { type: "string", default: "all" },
+    /** Compute threads per process (each peer its own "machine" of that many cores); default the engine's. */
+    threads: { type: "string" },
   },
 });
 const TOKENS = Number(args.tokens);
 const STREAMS = Number(args.streams);
+const THREADS = args.threads ? ["--threads", args.threads] : [];
 
 interface P {
   child: ChildProcess;
@@ -69,10 +75,11 @@ async function nLayers(model: string): Promise<number> {
 
 interface Mesh {
   url: string;
+  logs(): string;
   close(): Promise<void>;
 }
 
-async function startMesh(stages: number, wan: { delayMs: number; rateBits: number } | null): Promise<Mesh> {
+async function startMesh(stages: number, wan: { delayMs: number; rateBits: number } | null, extra: string[] = []): Promise<Mesh> {
   const dir = mkdtempSync(join(tmpdir(), "llmesh-bench-"));
   const procs: P[] = [];
   const shapers: LinkShaper[] = [];
@@ -85,18 +92,19 @@ async function startMesh(stages: number, wan: { delayMs: number; rateBits: numbe
   };
   const host = start([
     "serve", "--model", args.model!, "--mesh", "--peers", String(stages - 1), "--port", "0", "--data-dir", join(dir, "h"), "--log-format", "json",
-    "--ctx", "256", "--split", splitFor(await nLayers(args.model!), stages), "--codec", args.codec!, ...(await addrArgs()),
+    "--ctx", "256", "--split", splitFor(await nLayers(args.model!), stages), "--codec", args.codec!, ...extra, ...THREADS, ...(await addrArgs()),
   ]);
   procs.push(host);
   const token = (await wait(host, /^invite: (\S+)$/m))[1];
   for (let i = 1; i < stages; i++) {
-    const w = start(["join", token, "--model", args.model!, "--data-dir", join(dir, `w${i}`), "--name", `w${i}`, ...(await addrArgs())]);
+    const w = start(["join", token, "--model", args.model!, "--data-dir", join(dir, `w${i}`), "--name", `w${i}`, ...THREADS, ...(await addrArgs())]);
     procs.push(w);
     await wait(w, /joined the mesh/);
   }
   const url = (await wait(host, /ready: (http:\/\/[0-9.:]+)\/v1/))[1];
   return {
     url,
+    logs: () => procs.map((p, i) => `--- ${i === 0 ? "host" : `worker ${i}`}\n${p.out.split("\n").slice(-30).join("\n")}`).join("\n"),
     close: async () => {
       for (const p of procs) p.child.kill("SIGTERM");
       await new Promise((r) => setTimeout(r, 300));
@@ -144,8 +152,52 @@ async function measure(stages: number, wan: { delayMs: number; rateBits: number 
   }
 }
 
+async function aggregate(stages: number, wan: { delayMs: number; rateBits: number } | null, depth: number | null): Promise<{ tokPerSec: number; maxInFlight: number; replyBytesPerStep: number; texts: string[] }> {
+  const mesh = await startMesh(stages, wan, depth === null ? [] : ["--pipeline-depth", String(depth)]);
+  try {
+    const client = new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey: "x", maxRetries: 0 });
+    const model = (await client.models.list()).data[0].id;
+    await stream(client, model, "Warm up");
+    const run = async (i: number) => {
+      const s = await client.completions.create({ model, prompt: `Story ${i}: once`, max_tokens: TOKENS, temperature: 0, stream: true, ignore_eos: true } as OpenAI.CompletionCreateParamsStreaming);
+      let text = "";
+      let n = 0;
+      for await (const c of s) if (c.choices[0]?.text !== undefined) { text += c.choices[0].text; n++; }
+      return { text, n };
+    };
+    const t0 = performance.now();
+    const all = await Promise.all(Array.from({ length: STREAMS }, (_, i) => run(i)));
+    const tokPerSec = all.reduce((a, r) => a + r.n, 0) / ((performance.now() - t0) / 1000);
+    const st = (await (await fetch(`${mesh.url}/v1/mesh`)).json()) as { pipeline?: { maxInFlight: number; replyBytesPerStep: number }; stages: Array<{ stats?: Record<string, number> }> };
+    if (process.env.BENCH_VERBOSE) for (const [i, x] of st.stages.entries()) process.stdout.write(`  depth ${depth ?? "default"} stage ${i}: ${JSON.stringify(x.stats)}\n`);
+    return { tokPerSec, maxInFlight: st.pipeline?.maxInFlight ?? 1, replyBytesPerStep: st.pipeline?.replyBytesPerStep ?? 0, texts: all.map((r) => r.text) };
+  } catch (err) {
+    process.stderr.write(`${mesh.logs()}\n`);
+    throw err;
+  } finally {
+    await mesh.close();
+  }
+}
+
+const WAN = { delayMs: Number(args["wan-delay"]), rateBits: Number(args["wan-rate"]) * 1e6 };
+if (args.part === "all" || args.part === "pipelining" || args.part === "pipelining-wan") {
+  for (const wan of args.part === "pipelining-wan" ? [WAN] : [null, WAN]) {
+    const link = wan ? `WAN ${wan.delayMs} ms, ${wan.rateBits / 1e6} Mbit/s` : "loopback";
+    const one = await aggregate(3, wan, 1);
+    const piped = await aggregate(3, wan, null);
+    const same = one.texts.every((t, i) => t === piped.texts[i]);
+    process.stdout.write(
+      `${link}	3 stages, ${STREAMS} streams × ${TOKENS} tokens	one step at a time: ${one.tokPerSec.toFixed(1)} tok/s	` +
+        `pipelined (≤ ${piped.maxInFlight} in flight): ${piped.tokPerSec.toFixed(1)} tok/s	×${(piped.tokPerSec / one.tokPerSec).toFixed(2)}	` +
+        `reply ${piped.replyBytesPerStep} B/step	texts identical: ${same}
+`,
+    );
+  }
+}
+if (args.part.startsWith("pipelining")) process.exit(0);
+
 const rows: Row[] = [];
-for (const wan of [null, { delayMs: Number(args["wan-delay"]), rateBits: Number(args["wan-rate"]) * 1e6 }]) {
+for (const wan of [null, WAN]) {
   for (const n of [1, 2, 3]) {
     const r = await measure(n, wan);
     rows.push(r);

@@ -21,6 +21,8 @@ export interface BackendInfo {
   kvBytesPerToken: number;
   /** Unix seconds (for /v1/models). */
   created: number;
+  /** Steps the backend can usefully run at once (a pipeline of N stages: N micro-batches in flight); default 1. */
+  pipelineDepth?: number;
   /** "model" when the GGUF has a chat template, "fallback" otherwise (see LocalBackend.renderChat). */
   chatTemplate: "model" | "fallback";
 }
@@ -78,6 +80,15 @@ export interface ModelBackend {
   /** One step over several sequences; returns per entry the logits row (n_vocab) for "last", an empty array for "none". */
   forward(batch: readonly BatchEntry[]): Float32Array[] | Promise<Float32Array[]>;
   createSampler(params: SamplingParams): TokenSampler;
+  /**
+   * Optional "forward + sample" in one call, where the logits are (a mesh samples on its last stage and
+   * sends back only the token). setSampling() states once, before a sequence's first step, how its
+   * tokens are picked; the backend then keeps the sampler and the sequence's generated tokens (the
+   * penalties' history) until freeSequence(). step() returns per entry the sampled token for "last"
+   * (with logprobs when the sequence asked for them), null for "none". A backend has both or neither.
+   */
+  setSampling?(seq: number, params: SamplingParams, logprobs: number | null): void;
+  step?(batch: readonly BatchEntry[]): Array<TokenInfo | null> | Promise<Array<TokenInfo | null>>;
   close(): void;
 }
 

@@ -8,8 +8,9 @@ import { openGGUF, type GGUFFile } from "../gguf/reader.ts";
 import { renderChatFor } from "../tokenizer/chat-template.ts";
 import { StreamDecoder as TokenStreamDecoder } from "../tokenizer/stream-decoder.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenSampler } from "./backend.ts";
+import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenInfo, TokenSampler } from "./backend.ts";
 import { invalidRequest } from "./errors.ts";
+import { tokenLogprobs } from "./logprobs.ts";
 import type { ChatMessage } from "./openai-types.ts";
 
 export interface LocalBackendOptions {
@@ -23,6 +24,58 @@ export interface LocalBackendOptions {
   enginePath?: "fast" | "reference";
   /** Layers to run (a mesh's stage 0); default all. */
   range?: LayerRange;
+  /** Compute threads of the engine's kernels; default the number of cores. */
+  threads?: number;
+}
+
+/** The engine sampler for the API's sampling parameters (OpenAI's penalties look at the whole completion). */
+export function createTokenSampler(p: SamplingParams): Sampler {
+  return new Sampler({
+    temperature: p.temperature,
+    topK: p.topK,
+    topP: Math.max(p.topP, 1e-9),
+    minP: Math.min(p.minP, 0.999999),
+    repeatPenalty: p.repetitionPenalty,
+    frequencyPenalty: p.frequencyPenalty,
+    presencePenalty: p.presencePenalty,
+    penaltyLastN: -1,
+    logitBias: p.logitBias,
+    seed: p.seed,
+  });
+}
+
+/**
+ * Where sampling happens (in-process, or on a mesh's last stage): per sequence its sampler, whether
+ * it wants logprobs, and the tokens generated so far (the penalties' history).
+ */
+export class SequenceSamplers {
+  private readonly seqs = new Map<number, { sampler: Sampler; logprobs: number | null; generated: number[] }>();
+
+  set(seq: number, params: SamplingParams, logprobs: number | null): void {
+    this.seqs.set(seq, { sampler: createTokenSampler(params), logprobs, generated: [] });
+  }
+
+  has(seq: number): boolean {
+    return this.seqs.has(seq);
+  }
+
+  /** The sequence's logprobs setting (null: none asked). */
+  logprobsOf(seq: number): number | null {
+    return this.seqs.get(seq)?.logprobs ?? null;
+  }
+
+  /** Samples the sequence's next token from its logits row and records it in its history. */
+  pick(seq: number, logits: Float32Array): TokenInfo {
+    const s = this.seqs.get(seq);
+    if (!s) throw new Error(`sequence ${seq} has no sampling settings`);
+    const id = s.sampler.sample(logits, s.generated);
+    s.generated.push(id);
+    return s.logprobs === null ? { id, logprob: 0, top: [] } : tokenLogprobs(logits, id, s.logprobs);
+  }
+
+  delete(seq: number): void {
+    this.seqs.delete(seq);
+  }
 }
 
 export class LocalBackend implements ModelBackend {
@@ -30,6 +83,7 @@ export class LocalBackend implements ModelBackend {
   readonly engine: Engine;
   readonly tokenizer: Tokenizer;
   private readonly gguf: GGUFFile;
+  private readonly samplers = new SequenceSamplers();
 
   private constructor(gguf: GGUFFile, engine: Engine, tokenizer: Tokenizer, info: BackendInfo) {
     this.gguf = gguf;
@@ -41,7 +95,7 @@ export class LocalBackend implements ModelBackend {
   static load(opts: LocalBackendOptions): LocalBackend {
     const gguf = openGGUF(opts.path);
     try {
-      const engine = Engine.load(gguf, { path: opts.enginePath ?? "fast", ...(opts.range ? { range: opts.range } : {}), ...(opts.maxContext !== undefined ? { maxContext: opts.maxContext } : {}) });
+      const engine = Engine.load(gguf, { path: opts.enginePath ?? "fast", ...(opts.range ? { range: opts.range } : {}), ...(opts.maxContext !== undefined ? { maxContext: opts.maxContext } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
       const tokenizer = Tokenizer.fromMetadata((k) => gguf.getValue(k));
       const c = engine.config;
       const nLayers = engine.range.end - engine.range.start;
@@ -99,6 +153,7 @@ export class LocalBackend implements ModelBackend {
   }
 
   freeSequence(seq: number): void {
+    this.samplers.delete(seq);
     this.engine.freeSequence(seq);
   }
 
@@ -107,19 +162,16 @@ export class LocalBackend implements ModelBackend {
   }
 
   createSampler(p: SamplingParams): TokenSampler {
-    // OpenAI's penalties look at the whole completion (the scheduler passes its tokens as history).
-    return new Sampler({
-      temperature: p.temperature,
-      topK: p.topK,
-      topP: Math.max(p.topP, 1e-9),
-      minP: Math.min(p.minP, 0.999999),
-      repeatPenalty: p.repetitionPenalty,
-      frequencyPenalty: p.frequencyPenalty,
-      presencePenalty: p.presencePenalty,
-      penaltyLastN: -1,
-      logitBias: p.logitBias,
-      seed: p.seed,
-    });
+    return createTokenSampler(p);
+  }
+
+  setSampling(seq: number, params: SamplingParams, logprobs: number | null): void {
+    this.samplers.set(seq, params, logprobs);
+  }
+
+  step(batch: readonly BatchEntry[]): Array<TokenInfo | null> {
+    const outs = this.forward(batch);
+    return batch.map((e, i) => (e.logits === "last" ? this.samplers.pick(e.seq, outs[i]) : null));
   }
 
   close(): void {

@@ -7,6 +7,16 @@
 // when a batch slot and KV budget are free (FIFO: the oldest waits first, nobody overtakes it).
 // Finished or cancelled sequences are freed at once. Between steps the loop yields to the event loop
 // (setImmediate), so HTTP I/O, new requests and disconnects are handled while generation runs.
+//
+// Sampling: when the backend offers step() ("forward + sample" where the logits are, e.g. a mesh's
+// last stage), each sequence's sampling settings are handed over once (setSampling) and every step
+// returns tokens; otherwise forward() returns logits and the sequence's sampler picks here.
+//
+// Pipelining: with pipelineDepth D > 1 (a mesh of D stages) the running jobs are split into D groups,
+// each with its own step loop; a group's next step starts when its tokens return, so up to D
+// micro-batches are in flight and every stage can be busy. A job stays in its group; a new job goes to
+// the group with the fewest running sequences. Results do not depend on grouping (each sequence's
+// tokens depend only on its own inputs and sampler).
 import { randomInt } from "node:crypto";
 import { totalmem } from "node:os";
 import type { GenerationEvent, GenerationHandle, GenerationRequest, Generator, ModelBackend, SchedulerStats, TokenInfo } from "./backend.ts";
@@ -39,6 +49,8 @@ export interface SchedulerOptions {
   /** Retry-After seconds sent with 429. */
   retryAfterSeconds?: number;
   observer?: SchedulerObserver;
+  /** Micro-batches (groups of sequences) stepping at once; default the backend's pipelineDepth, or 1. */
+  pipelineDepth?: number;
 }
 
 type RequestState = "queued" | "active" | "done";
@@ -48,6 +60,8 @@ class Job {
   readonly arrival = performance.now();
   state: RequestState = "queued";
   seqs: Sequence[] = [];
+  /** The micro-batch group it steps in. */
+  group = 0;
   firstTokenAt = 0;
   finishedSeqs = 0;
   promptTokens = 0;
@@ -94,8 +108,12 @@ export class Scheduler implements Generator {
   private readonly observer: SchedulerObserver;
   /** Admitted jobs, in admission order. */
   private active: Job[] = [];
-  private running = false;
-  private inStep = false;
+  /** Groups whose step loop is running / whose step is in the backend right now. */
+  private readonly running = new Set<number>();
+  private readonly inFlight = new Set<number>();
+  readonly pipelineDepth: number;
+  /** The backend samples (step()) instead of returning logits. */
+  private readonly backendSamples: boolean;
   private closed = false;
   /** Jobs cancelled while a step was in flight: freed when it returns. */
   private deferred = new Set<Job>();
@@ -111,6 +129,8 @@ export class Scheduler implements Generator {
     this.kv = new KvBudget(opts.kvCapacityTokens ?? defaultKvCapacity(opts.maxBatch, info.contextLength, info.kvBytesPerToken, totalmem()), info.kvBytesPerToken);
     this.retryAfter = opts.retryAfterSeconds ?? 1;
     this.observer = opts.observer ?? {};
+    this.pipelineDepth = Math.max(1, Math.floor(opts.pipelineDepth ?? info.pipelineDepth ?? 1));
+    this.backendSamples = typeof backend.step === "function" && typeof backend.setSampling === "function";
   }
 
   stats(): SchedulerStats {
@@ -141,7 +161,7 @@ export class Scheduler implements Generator {
       );
     }
     // Join now if there is room and nobody is waiting ahead; else wait in the queue.
-    const joinNow = this.queue.size === 0 && !this.inStep && this.fits(job);
+    const joinNow = this.queue.size === 0 && this.inFlight.size === 0 && this.fits(job);
     if (!joinNow && !this.queue.push(job)) throw queueFull(this.retryAfter);
     if (req.timeoutMs > 0) {
       job.timer = setTimeout(() => this.fail(job, new ApiError(504, `The request timed out after ${req.timeoutMs / 1000} s.`, { type: "timeout_error", code: "timeout" })), req.timeoutMs);
@@ -184,6 +204,7 @@ export class Scheduler implements Generator {
     const req = job.req;
     const baseSeed = req.sampling.seed;
     const created: number[] = [];
+    job.group = this.leastLoadedGroup();
     try {
       let choice = 0;
       for (const prompt of req.prompts) {
@@ -193,6 +214,7 @@ export class Scheduler implements Generator {
           const s = new Sequence({ choice, prompt, maxTokens: req.maxTokens, sampler, backend: this.backend, stop: req.stop, ignoreEos: req.ignoreEos });
           s.seq = this.backend.createSequence();
           created.push(s.seq);
+          if (this.backendSamples) this.backend.setSampling!(s.seq, { ...req.sampling, seed }, req.logprobs);
           job.seqs.push(s);
         }
       }
@@ -212,37 +234,58 @@ export class Scheduler implements Generator {
   }
 
   private admitWaiting(): void {
+    let admitted = false;
     while (this.queue.size > 0) {
       const head = this.queue.peek()!;
       if (!this.fits(head)) break;
       this.queue.shift();
       this.admit(head);
+      admitted = true;
+    }
+    // A job may have landed in a group whose loop is idle.
+    if (admitted) this.kick();
+  }
+
+  /** The group with the fewest running sequences (lowest index among ties). */
+  private leastLoadedGroup(): number {
+    if (this.pipelineDepth === 1) return 0;
+    const load = new Array<number>(this.pipelineDepth).fill(0);
+    for (const j of this.active) load[j.group] += j.nSequences - j.finishedSeqs;
+    let best = 0;
+    for (let g = 1; g < load.length; g++) if (load[g] < load[best]) best = g;
+    return best;
+  }
+
+  private groupHasWork(g: number): boolean {
+    return this.active.some((j) => j.group === g);
+  }
+
+  // ---- the loops (one per group) ----
+
+  private kick(): void {
+    for (let g = 0; g < this.pipelineDepth; g++) {
+      if (this.running.has(g) || !this.groupHasWork(g)) continue;
+      this.running.add(g);
+      setImmediate(() => void this.loop(g));
     }
   }
 
-  // ---- the loop ----
-
-  private kick(): void {
-    if (this.running || this.active.length === 0) return;
-    this.running = true;
-    setImmediate(() => void this.loop());
-  }
-
-  private async loop(): Promise<void> {
+  private async loop(g: number): Promise<void> {
     try {
-      while (this.active.length > 0) {
-        await this.step();
+      while (this.groupHasWork(g)) {
+        await this.step(g);
         this.admitWaiting();
-        if (this.active.length === 0) break;
+        if (!this.groupHasWork(g)) break;
         await new Promise<void>((r) => setImmediate(r));
         this.admitWaiting();
       }
     } catch (err) {
       // step() handles its own failures; this is a last resort so the process never dies here.
+      this.inFlight.delete(g);
       const e = serverError(`Scheduler failure: ${(err as Error).message}`);
-      for (const j of [...this.active]) this.fail(j, e);
+      for (const j of this.active.filter((j) => j.group === g)) this.fail(j, e);
     } finally {
-      this.running = false;
+      this.running.delete(g);
       if (this.active.length > 0) this.kick();
       else this.notifyIdle();
     }
@@ -255,11 +298,12 @@ export class Scheduler implements Generator {
     for (const r of w) r();
   }
 
-  private async step(): Promise<void> {
+  private async step(g: number): Promise<void> {
     const entries: Array<{ seq: number; tokens: Int32Array; logits: "last" | "none" }> = [];
     const owners: Array<{ job: Job; s: Sequence; prefill: number }> = [];
     // Decode: one token for every sequence past its prompt.
     for (const job of this.active) {
+      if (job.group !== g) continue;
       for (const s of job.seqs) {
         if (s.finished || s.inPrefill || s.pending < 0) continue;
         entries.push({ seq: s.seq, tokens: Int32Array.of(s.pending), logits: "last" });
@@ -269,6 +313,7 @@ export class Scheduler implements Generator {
     // Prefill: chunks of prompts, oldest first, within the per-step budget.
     let budget = this.prefillChunk;
     for (const job of this.active) {
+      if (job.group !== g) continue;
       for (const s of job.seqs) {
         if (budget <= 0) break;
         if (s.finished || !s.inPrefill) continue;
@@ -282,19 +327,19 @@ export class Scheduler implements Generator {
     if (entries.length === 0) return;
 
     const t0 = performance.now();
-    let outs: Float32Array[];
-    this.inStep = true;
+    let outs: Array<Float32Array | TokenInfo | null>;
+    this.inFlight.add(g);
     try {
-      outs = await this.backend.forward(entries);
+      outs = this.backendSamples ? await this.backend.step!(entries) : await this.backend.forward(entries);
       if (!Array.isArray(outs) || outs.length !== entries.length) throw new Error(`backend returned ${Array.isArray(outs) ? outs.length : typeof outs} results for ${entries.length} entries`);
     } catch (err) {
-      this.inStep = false;
+      this.inFlight.delete(g);
       const e = serverError(`The model failed during generation: ${(err as Error).message}`);
       for (const job of new Set(owners.map((o) => o.job))) this.fail(job, e);
       this.flushDeferred();
       return;
     }
-    this.inStep = false;
+    this.inFlight.delete(g);
     const now = performance.now();
     let nTokens = 0;
     for (const e of entries) nTokens += e.tokens.length;
@@ -313,7 +358,15 @@ export class Scheduler implements Generator {
       }
       s.pending = -1;
       try {
-        this.sampleInto(job, s, outs[i], now);
+        const out = outs[i];
+        if (out === null || out instanceof Float32Array) {
+          if (!(out instanceof Float32Array)) throw new Error("the backend returned no logits");
+          const token = s.sample(out);
+          const k = job.req.logprobs;
+          this.acceptToken(job, s, k === null ? { id: token, logprob: 0, top: [] } : tokenLogprobs(out, token, k), now);
+        } else {
+          this.acceptToken(job, s, out, now);
+        }
         generated++;
       } catch (err) {
         this.fail(job, serverError(`Sampling failed: ${(err as Error).message}`));
@@ -323,10 +376,7 @@ export class Scheduler implements Generator {
     this.flushDeferred();
   }
 
-  private sampleInto(job: Job, s: Sequence, logits: Float32Array, now: number): void {
-    const token = s.sample(logits);
-    const k = job.req.logprobs;
-    const info: TokenInfo = k === null ? { id: token, logprob: 0, top: [] } : tokenLogprobs(logits, token, k);
+  private acceptToken(job: Job, s: Sequence, info: TokenInfo, now: number): void {
     if (job.firstTokenAt === 0) {
       job.firstTokenAt = now;
       this.observer.onFirstToken?.((now - job.arrival) / 1000);
@@ -384,7 +434,7 @@ export class Scheduler implements Generator {
     job.state = "done";
     job.resolve();
     // Room may have opened for waiting requests.
-    if (!this.inStep) {
+    if (this.inFlight.size === 0) {
       this.admitWaiting();
       this.kick();
       this.notifyIdle();
@@ -393,7 +443,7 @@ export class Scheduler implements Generator {
 
   private cancel(job: Job): void {
     if (job.state === "done") return;
-    if (this.inStep && job.state === "active") {
+    if (job.state === "active" && this.inFlight.has(job.group)) {
       // The backend is working on this job's sequences right now: free them when it returns.
       this.deferred.add(job);
       job.silenced = true;
@@ -410,8 +460,10 @@ export class Scheduler implements Generator {
 
   private flushDeferred(): void {
     if (this.deferred.size === 0) return;
-    const jobs = [...this.deferred];
-    this.deferred.clear();
-    for (const j of jobs) this.retire(j);
+    const jobs = [...this.deferred].filter((j) => !this.inFlight.has(j.group));
+    for (const j of jobs) {
+      this.deferred.delete(j);
+      this.retire(j);
+    }
   }
 }

@@ -36,6 +36,8 @@ export interface GatewayOptions {
   logger?: Logger;
   metrics?: GatewayMetrics;
   retryAfterSeconds?: number;
+  /** Micro-batches stepping at once (default: the backend's pipelineDepth, 1 for a local model). */
+  pipelineDepth?: number;
   /** Extra routes (e.g. GET /v1/mesh), registered with the others. */
   routes?: (app: FastifyInstance) => void;
 }
@@ -111,6 +113,7 @@ export class Gateway {
           prefillChunk: opts.prefillChunk ?? 128,
           ...(opts.kvCapacityTokens !== undefined ? { kvCapacityTokens: opts.kvCapacityTokens } : {}),
           retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+          ...(opts.pipelineDepth !== undefined ? { pipelineDepth: opts.pipelineDepth } : {}),
           observer: metrics,
         });
         this.loadedModel = { backend: b, generator: scheduler };

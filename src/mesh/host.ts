@@ -1,20 +1,24 @@
 // The mesh host (`llmesh serve --mesh`): stage 0 and the API. Accepts workers that prove the mesh
-// secret and hold the same model file, places layers (proportional to capacity, within memory),
+// secret and hold the same model file, measures the links (libp2p ping, host ↔ worker and worker →
+// worker), places layers with the planner (src/planner: measured per-layer times, memory, RTTs; the
+// host is stage 0; `--split` overrides),
 // has the stages load downstream-first, then serves a PipelineBackend: one FORWARD per scheduler
-// step goes down the ring, the last stage sends the logits straight back (N one-way hops).
+// step goes down the ring, the last stage samples and sends the token ids straight back (N one-way
+// hops); up to N steps (micro-batches of different sequences) are in flight at once.
 import { basename } from "node:path";
 import type { ChatMessage } from "../gateway/openai-types.ts";
-import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenSampler } from "../gateway/backend.ts";
+import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenInfo, TokenSampler } from "../gateway/backend.ts";
 import { LocalBackend } from "../gateway/local-backend.ts";
 import { openGGUF } from "../gguf/reader.ts";
 import { readModelConfig } from "../engine/model-config.ts";
 import { Codec, codecName } from "./codecs.ts";
 import { acceptHandshake, dialHandshake } from "./handshake.ts";
 import { encodeInvite, type Invite } from "./identity.ts";
-import { bytesPerLayer, measureCapacity, proportionalSplit, type StageCapacity } from "./placement.ts";
+import { measureCapacity, type StageCapacity } from "./placement.ts";
+import { evaluatePlacement, plan, profileFromGGUF, type Cluster, type Link, type ModelProfile, type Plan, type PlanOptions } from "../planner/index.ts";
 import {
-  CONTROL_PROTOCOL, decodeJson, decodeResult, encodeForward, encodeFree, encodeJson, kindName, MsgKind, PROTOCOL_VERSION, readHeader, STAGE_PROTOCOL,
-  type Assign, type ForwardEntry, type JoinInfo,
+  CONTROL_PROTOCOL, decodeJson, decodeResult, decodeTokens, encodeForward, encodeFree, encodeJson, kindName, MsgKind, PROTOCOL_VERSION, readHeader, STAGE_PROTOCOL,
+  type Assign, type ForwardEntry, type JoinInfo, type SeqConfig,
 } from "./stage-protocol.ts";
 import { StageStats, type StageStatsSnapshot } from "./stage-stats.ts";
 import type { StageLink, Transport } from "./transport.ts";
@@ -30,8 +34,16 @@ export interface HostOptions {
   /** Layers per stage (host first); default proportional to capacity. */
   split?: number[];
   maxContext?: number;
+  /** Streams the placement is planned for (the gateway's max batch); default 8. */
+  batch?: number;
+  /** What the planner optimises: one stream's latency (default) or throughput with `batch` streams. */
+  objective?: "interactive" | "batch";
+  /** Link bandwidth the planner assumes (bytes/s): ping measures RTT only. Default 1 Gbit/s. */
+  linkBytesPerSec?: number;
   modelId?: string;
   enginePath?: "fast" | "reference";
+  /** Compute threads for stage 0's engine (default: the number of cores). */
+  threads?: number;
   log?: (msg: string) => void;
 }
 
@@ -43,7 +55,25 @@ interface WorkerPeer {
   ready: boolean;
   rttMs?: number;
   stats?: StageStatsSnapshot;
+  rssBytes?: number;
   waiters: Map<number, (f: Uint8Array) => void>;
+}
+
+/** How the layers were placed and what the planner predicts for it, beside what is measured. */
+export interface PlacementStatus {
+  source: "planner" | "--split";
+  objective: "interactive" | "batch";
+  /** Link bandwidth assumed by the planner (bytes/s); RTTs are measured. */
+  assumedBytesPerSec: number;
+  /** One stream, one token: Σ stage compute + Σ hops (ms). */
+  predictedMsPerToken: number;
+  /** Measured: mean time of single-token steps (one stream decoding alone) at stage 0, ring included; else of all steps. */
+  measuredMsPerToken?: number;
+  measuredFrom?: "single-token steps" | "all steps";
+  predictedTokPerSec: number;
+  stages: Array<{ peer: string; predictedMsPerToken: number }>;
+  hops: Array<{ from: string; to: string; rttMs: number; predictedMs: number }>;
+  notes: string[];
 }
 
 export interface MeshStatus {
@@ -54,6 +84,9 @@ export interface MeshStatus {
   model: string;
   fingerprint: string;
   expectedPeers: number;
+  placement?: PlacementStatus;
+  /** Steps in flight at most so far, and bytes the last stage sent back per step. */
+  pipeline?: { maxInFlight: number; replyBytesPerStep: number };
   stages: Array<{
     index: number;
     peer: string;
@@ -63,6 +96,8 @@ export interface MeshStatus {
     rttMs?: number;
     msPerLayer: number;
     freeMemoryBytes: number;
+    /** Resident memory of the peer's process (bytes): its share of the weights plus its KV, not the whole model. */
+    rssBytes?: number;
     stats?: StageStatsSnapshot;
   }>;
 }
@@ -82,7 +117,8 @@ export class MeshHost {
   private pingTimer: NodeJS.Timeout | undefined;
   private reqId = 1;
   private readonly nLayer: number;
-  private readonly layerBytes: number;
+  private readonly profile: ModelProfile;
+  private placementStatus: PlacementStatus | undefined;
 
   private constructor(o: HostOptions) {
     this.o = o;
@@ -90,8 +126,8 @@ export class MeshHost {
     try {
       const cfg = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
       this.nLayer = cfg.nLayer;
-      this.layerBytes = bytesPerLayer(gguf, cfg.nLayer);
-      this.hostCap = measureCapacity(gguf);
+      this.profile = profileFromGGUF(gguf);
+      this.hostCap = measureCapacity(gguf, o.threads);
     } finally {
       gguf.close();
     }
@@ -155,14 +191,18 @@ export class MeshHost {
         const f = await w.control.next();
         if (!f) break;
         const h = readHeader(f);
-        if (h.kind === MsgKind.RESULT) this.pipeline?.onResult(f);
+        if (h.kind === MsgKind.RESULT || h.kind === MsgKind.TOKENS) this.pipeline?.onReply(f);
         else if (h.kind === MsgKind.ERROR) {
           if (h.step !== 0 && this.pipeline?.onError(h.step, String(decodeJson(f).message))) continue;
           w.waiters.get(0)?.(f);
         } else if (h.kind === MsgKind.READY) w.waiters.get(0)?.(f);
         else if (h.kind === MsgKind.PONG) w.rttMs = Math.round((performance.now() - Number(decodeJson(f).t)) * 1000) / 1000;
         else if (h.kind === MsgKind.STATS) {
-          w.stats = decodeJson<{ stats: StageStatsSnapshot }>(f).stats;
+          const st = decodeJson<{ stats: StageStatsSnapshot; rssBytes?: number }>(f);
+          w.stats = st.stats;
+          if (st.rssBytes !== undefined) w.rssBytes = st.rssBytes;
+          w.waiters.get(h.step)?.(f);
+        } else if (h.kind === MsgKind.PROBED) {
           w.waiters.get(h.step)?.(f);
         } else throw new Error(`unexpected ${kindName(h.kind)} on a control link`);
       }
@@ -182,16 +222,47 @@ export class MeshHost {
 
   private async formMesh(): Promise<void> {
     try {
-      const caps = [this.hostCap, ...this.workers.map((w) => ({ msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes }))];
-      const split = this.o.split ?? proportionalSplit(this.nLayer, caps, this.layerBytes);
-      if (split.length !== caps.length || split.reduce((a, b) => a + b, 0) !== this.nLayer || split.some((x) => x < 1)) {
-        throw new Error(`layer split ${split.join(",")} does not fit ${caps.length} stages and ${this.nLayer} layers`);
+      const nStages = this.workers.length + 1;
+      this.phase = "measuring links";
+      const cluster = await this.measureCluster();
+      const opts: Partial<PlanOptions> = {
+        stages: nStages, firstPeer: this.o.transport.peerId, codec: codecName(this.o.codec ?? Codec.F32) as PlanOptions["codec"], batch: this.o.batch ?? 8,
+        contextTokens: this.o.maxContext && this.o.maxContext > 0 ? this.o.maxContext : 512, keepGroups: false, maxHopSec: Infinity, objective: this.o.objective ?? "interactive",
+      };
+      let ranges: Array<{ start: number; end: number }> = [];
+      let chosen: Plan | undefined;
+      if (this.o.split) {
+        const split = this.o.split;
+        if (split.length !== nStages || split.reduce((a, b) => a + b, 0) !== this.nLayer || split.some((x) => !Number.isInteger(x) || x < 1)) {
+          throw new Error(`layer split ${split.join(",")} does not fit ${nStages} stages and ${this.nLayer} layers`);
+        }
+        let s = 0;
+        for (const k of split) {
+          ranges.push({ start: s, end: s + k });
+          s += k;
+        }
+        const ids = [this.o.transport.peerId, ...this.workers.map((w) => w.peer)];
+        try {
+          chosen = evaluatePlacement(this.profile, cluster, ranges.map((r, i) => ({ peer: ids[i], ...r })), opts);
+        } catch (err) {
+          this.log(`placement (--split): no prediction: ${(err as Error).message}`);
+        }
+      } else {
+        chosen = plan(this.profile, cluster, opts);
+        // Ring order: the planner's (the host first); workers follow it.
+        const order = chosen.placement.slice(1).map((st) => this.workers.find((w) => w.peer === st.peer)!);
+        this.workers.splice(0, this.workers.length, ...order);
+        ranges = chosen.placement.map((st) => ({ start: st.start, end: st.end }));
       }
-      const ranges: Array<{ start: number; end: number }> = [];
-      let s = 0;
-      for (const k of split) {
-        ranges.push({ start: s, end: s + k });
-        s += k;
+      if (chosen) {
+        const p = chosen.prediction;
+        this.placementStatus = {
+          source: this.o.split ? "--split" : "planner", objective: this.o.objective ?? "interactive", assumedBytesPerSec: this.linkBytesPerSec, predictedMsPerToken: p.decodeTokenSec * 1000, predictedTokPerSec: p.throughputTokPerSec,
+          stages: p.stages.map((st) => ({ peer: st.peer, predictedMsPerToken: st.decodeSec * 1000 })),
+          hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, predictedMs: h.tokenSec * 1000 })),
+          notes: chosen.notes,
+        };
+        this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${opts.batch} streams`);
       }
       this.phase = "loading stages";
       this.log(`placement: ${ranges.map((r, i) => `stage ${i} [${r.start}, ${r.end})`).join(", ")}`);
@@ -212,7 +283,7 @@ export class MeshHost {
       }
       this.hostRange = ranges[0];
       const local = LocalBackend.load({
-        path: this.o.modelPath, range: ranges[0], enginePath: this.o.enginePath ?? "fast",
+        path: this.o.modelPath, range: ranges[0], enginePath: this.o.enginePath ?? "fast", ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}),
         ...(this.o.maxContext !== undefined ? { maxContext: this.o.maxContext } : {}), ...(this.o.modelId ? { id: this.o.modelId } : {}),
       });
       let down: StageLink | undefined;
@@ -220,7 +291,7 @@ export class MeshHost {
         down = await this.o.transport.dial(this.workers[0].info.addrs, STAGE_PROTOCOL);
         await dialHandshake(down, "stage", this.hs());
       }
-      this.pipeline = new PipelineBackend(local, down, codec, this.nLayer, () => this.close());
+      this.pipeline = new PipelineBackend(local, down, codec, this.nLayer, ranges.length, () => this.close());
       this.phase = "ready";
       this.log(`mesh ready: ${ranges.length} stage(s), codec ${codecName(codec)}`);
       this.resolveBackend(this.pipeline);
@@ -228,6 +299,63 @@ export class MeshHost {
       this.phase = `failed: ${(err as Error).message}`;
       this.rejectBackend(err as Error);
     }
+  }
+
+  private get linkBytesPerSec(): number {
+    return this.o.linkBytesPerSec ?? 125e6;
+  }
+
+  /** Asks a worker and waits for the reply with the same step id (ms at most). */
+  private async ask(w: WorkerPeer, kind: number, body: unknown, timeoutMs: number): Promise<Uint8Array | undefined> {
+    const id = this.reqId++;
+    const got = new Promise<Uint8Array | undefined>((res) => {
+      w.waiters.set(id, res);
+      setTimeout(() => res(undefined), timeoutMs).unref();
+    });
+    await w.control.send(encodeJson(kind, body, id)).catch(() => {});
+    const f = await got;
+    w.waiters.delete(id);
+    return f;
+  }
+
+  /**
+   * The cluster as the planner sees it: every peer's measured per-layer time and free memory; RTTs by
+   * libp2p ping, host ↔ worker from here and worker → worker from each worker (PROBE). Bandwidth is
+   * not measured: the planner assumes linkBytesPerSec.
+   */
+  private async measureCluster(): Promise<Cluster> {
+    const host = this.o.transport.peerId;
+    const bw = this.linkBytesPerSec;
+    const peers = [
+      { id: host, memBytes: this.hostCap.freeMemoryBytes, decodeSecPerLayer: this.hostCap.msPerLayer / 1000 },
+      ...this.workers.map((w) => ({ id: w.peer, memBytes: w.info.freeMemoryBytes, decodeSecPerLayer: w.info.msPerLayer / 1000 })),
+    ];
+    const links: Link[] = [];
+    for (const w of this.workers) {
+      let rtt: number | undefined;
+      try {
+        if (this.o.transport.ping) rtt = await this.o.transport.ping(w.info.addrs);
+      } catch (err) {
+        this.log(`could not ping ${w.peer}: ${(err as Error).message}`);
+      }
+      rtt ??= (w.rttMs ?? 1) / 1000;
+      w.rttMs = rtt * 1000;
+      links.push({ from: host, to: w.peer, rttSec: rtt, bytesPerSec: bw }, { from: w.peer, to: host, rttSec: rtt, bytesPerSec: bw });
+    }
+    await Promise.all(
+      this.workers.map(async (w) => {
+        const targets = this.workers.filter((x) => x !== w).map((x) => ({ peer: x.peer, addrs: x.info.addrs }));
+        if (targets.length === 0) return;
+        const f = await this.ask(w, MsgKind.PROBE, { targets }, 20_000);
+        const rtts = f ? decodeJson<{ rttSec: Record<string, number> }>(f).rttSec : {};
+        for (const t of targets) {
+          // Unmeasured: assume the worse of the two peers' RTTs to the host.
+          const fallback = Math.max(...[w, this.workers.find((x) => x.peer === t.peer)!].map((x) => (x.rttMs ?? 1) / 1000));
+          links.push({ from: w.peer, to: t.peer, rttSec: rtts[t.peer] ?? fallback, bytesPerSec: bw });
+        }
+      }),
+    );
+    return { peers, links };
   }
 
   /** Peers, ranges, RTTs and per-stage timings (asks each worker for fresh stats, 1 s at most). */
@@ -252,17 +380,27 @@ export class MeshHost {
       model: basename(this.o.modelPath),
       fingerprint: this.o.fingerprint,
       expectedPeers: this.o.peers,
+      ...(this.placementStatus ? { placement: { ...this.placementStatus, ...this.measuredPerToken() } } : {}),
+      ...(this.pipeline ? { pipeline: { maxInFlight: this.pipeline.maxInFlight, replyBytesPerStep: Math.round(this.pipeline.replyBytes / Math.max(1, this.pipeline.stats.steps)) } } : {}),
       stages: [
         {
           index: 0, peer: this.o.transport.peerId, name: "host", role: "host", ...(this.hostRange ? { range: this.hostRange } : {}),
-          msPerLayer: this.hostCap.msPerLayer, freeMemoryBytes: this.hostCap.freeMemoryBytes, ...(this.pipeline ? { stats: this.pipeline.stats.snapshot() } : {}),
+          msPerLayer: this.hostCap.msPerLayer, freeMemoryBytes: this.hostCap.freeMemoryBytes, rssBytes: process.memoryUsage().rss, ...(this.pipeline ? { stats: this.pipeline.stats.snapshot() } : {}),
         },
         ...this.workers.map((w, i) => ({
           index: i + 1, peer: w.peer, name: w.info.name, role: "worker" as const, ...(w.range ? { range: w.range } : {}), ...(w.rttMs !== undefined ? { rttMs: w.rttMs } : {}),
-          msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes, ...(w.stats ? { stats: w.stats } : {}),
+          msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes, ...(w.rssBytes !== undefined ? { rssBytes: w.rssBytes } : {}), ...(w.stats ? { stats: w.stats } : {}),
         })),
       ],
     };
+  }
+
+  private measuredPerToken(): Pick<PlacementStatus, "measuredMsPerToken" | "measuredFrom"> {
+    const p = this.pipeline;
+    if (!p) return {};
+    if (p.soloSteps > 0) return { measuredMsPerToken: p.soloMs / p.soloSteps, measuredFrom: "single-token steps" };
+    if (p.stats.steps > 0) return { measuredMsPerToken: (p.stats.computeMs + p.ringMs) / p.stats.steps, measuredFrom: "all steps" };
+    return {};
   }
 
   async close(): Promise<void> {
@@ -276,14 +414,16 @@ export class MeshHost {
 }
 
 interface PendingStep {
-  batch: readonly BatchEntry[];
-  resolve: (rows: Float32Array[]) => void;
+  /** Takes the step's RESULT or TOKENS frame. */
+  settle: (f: Uint8Array) => void;
   reject: (e: Error) => void;
+  /** When stage 0 started computing / sent the frame. */
+  tStart: number;
   t0: number;
   tokens: number;
 }
 
-/** ModelBackend over the pipeline: stage 0 runs here, the rest over the ring. */
+/** ModelBackend over the pipeline: stage 0 runs here, the rest over the ring; the last stage samples. */
 export class PipelineBackend implements ModelBackend {
   readonly info: BackendInfo;
   private readonly local: LocalBackend;
@@ -291,20 +431,28 @@ export class PipelineBackend implements ModelBackend {
   private readonly codec: Codec;
   private readonly onClose: () => Promise<void>;
   private readonly pending = new Map<number, PendingStep>();
-  private step = 0;
+  private stepId = 0;
   private sendChain: Promise<void> = Promise.resolve();
   private failure: string | undefined;
   readonly stats = new StageStats();
   /** Ring time (send → result) per step, summed. */
   ringMs = 0;
+  /** Bytes of RESULT / TOKENS frames received from the last stage. */
+  replyBytes = 0;
+  /** Most steps ever in flight at once (micro-batches in the ring). */
+  maxInFlight = 0;
+  /** Steps of one token of one sequence with nothing else in flight (one stream alone): count and total ms, stage 0 compute to token back. */
+  soloSteps = 0;
+  soloMs = 0;
+  private maxInFlightSinceSolo = 0;
 
-  constructor(local: LocalBackend, down: StageLink | undefined, codec: Codec, nLayer: number, onClose: () => Promise<void>) {
+  constructor(local: LocalBackend, down: StageLink | undefined, codec: Codec, nLayer: number, nStages: number, onClose: () => Promise<void>) {
     this.local = local;
     this.down = down;
     this.codec = codec;
     this.onClose = onClose;
     const c = local.engine.config;
-    this.info = { ...local.info, kvBytesPerToken: nLayer * c.nHeadKv * (c.headDim + c.headDimV) * 4 };
+    this.info = { ...local.info, kvBytesPerToken: nLayer * c.nHeadKv * (c.headDim + c.headDimV) * 4, pipelineDepth: down ? nStages : 1 };
   }
 
   encode(text: string, addSpecial: boolean): number[] {
@@ -331,7 +479,21 @@ export class PipelineBackend implements ModelBackend {
 
   freeSequence(seq: number): void {
     this.local.freeSequence(seq);
-    if (this.down && !this.failure) this.enqueue(encodeFree([seq]));
+    if (this.down && !this.failure) this.enqueue(encodeFree([seq])).catch(() => {});
+  }
+
+  setSampling(seq: number, params: SamplingParams, logprobs: number | null): void {
+    if (!this.down) return this.local.setSampling(seq, params, logprobs);
+    if (this.failure) return;
+    const cfg: SeqConfig = {
+      seq,
+      sampling: {
+        temperature: params.temperature, topP: params.topP, topK: params.topK, minP: params.minP, presencePenalty: params.presencePenalty,
+        frequencyPenalty: params.frequencyPenalty, repetitionPenalty: params.repetitionPenalty, logitBias: [...params.logitBias], seed: params.seed,
+      },
+      logprobs,
+    };
+    this.enqueue(encodeJson(MsgKind.SEQ_CONFIG, cfg)).catch(() => {});
   }
 
   private enqueue(frame: Uint8Array): Promise<void> {
@@ -342,12 +504,37 @@ export class PipelineBackend implements ModelBackend {
 
   forward(batch: readonly BatchEntry[]): Float32Array[] | Promise<Float32Array[]> {
     if (!this.down) return this.local.forward(batch);
+    return this.send(batch, false, (f) => {
+      const r = decodeResult(f);
+      const bySeq = new Map<number, Float32Array>();
+      r.seqs.forEach((s, i) => bySeq.set(s, r.rows[i]));
+      return batch.map((e) => (e.logits === "last" ? (bySeq.get(e.seq) ?? new Float32Array(0)) : new Float32Array(0)));
+    });
+  }
+
+  step(batch: readonly BatchEntry[]): Array<TokenInfo | null> | Promise<Array<TokenInfo | null>> {
+    if (!this.down) return this.local.step(batch);
+    return this.send(batch, true, (f) => {
+      const r = decodeTokens(f);
+      const bySeq = new Map<number, TokenInfo>();
+      for (const e of r.entries) bySeq.set(e.seq, { id: e.token, logprob: e.logprob ?? 0, top: e.top ?? [] });
+      return batch.map((e) => {
+        if (e.logits !== "last") return null;
+        const t = bySeq.get(e.seq);
+        if (!t) throw new Error(`the last stage returned no token for sequence ${e.seq}`);
+        return t;
+      });
+    });
+  }
+
+  /** Runs stage 0 here, sends the hidden states down the ring; settles when the last stage replies. */
+  private send<T>(batch: readonly BatchEntry[], sample: boolean, parse: (f: Uint8Array) => T): Promise<T> {
     if (this.failure) return Promise.reject(new Error(this.failure));
     const t0 = performance.now();
     const hidden = this.local.engine.forward(batch.map((e) => ({ seq: e.seq, tokens: e.tokens })));
     const t1 = performance.now();
-    const step = (this.step = (this.step % 0xffffffff) + 1);
-    const entries: ForwardEntry[] = batch.map((e) => ({ seq: e.seq, nTokens: e.tokens.length, logits: e.logits === "last" }));
+    const step = (this.stepId = (this.stepId % 0xffffffff) + 1);
+    const entries: ForwardEntry[] = batch.map((e) => ({ seq: e.seq, nTokens: e.tokens.length, logits: e.logits === "last", ...(sample && e.logits === "last" ? { sample: true } : {}) }));
     const frame = encodeForward(step, this.codec, entries, hidden, this.local.engine.config.nEmbd);
     let tokens = 0;
     for (const e of entries) tokens += e.nTokens;
@@ -355,7 +542,20 @@ export class PipelineBackend implements ModelBackend {
     this.stats.steps++;
     this.stats.tokens += tokens;
     this.stats.bytesOut += frame.length + 4;
-    const p = new Promise<Float32Array[]>((resolve, reject) => this.pending.set(step, { batch, resolve, reject, t0: t1, tokens }));
+    const p = new Promise<T>((resolve, reject) =>
+      this.pending.set(step, {
+        settle: (f) => {
+          try {
+            resolve(parse(f));
+          } catch (err) {
+            reject(err as Error);
+          }
+        },
+        reject, tStart: t0, t0: t1, tokens,
+      }),
+    );
+    this.maxInFlight = Math.max(this.maxInFlight, this.pending.size);
+    this.maxInFlightSinceSolo = Math.max(this.maxInFlightSinceSolo, this.pending.size);
     this.enqueue(frame).then(
       () => {
         this.stats.transferMs += performance.now() - t1;
@@ -365,15 +565,21 @@ export class PipelineBackend implements ModelBackend {
     return p;
   }
 
-  onResult(f: Uint8Array): void {
-    const r = decodeResult(f);
-    const p = this.pending.get(r.step);
+  /** A RESULT or TOKENS frame from the last stage. */
+  onReply(f: Uint8Array): void {
+    const h = readHeader(f);
+    const p = this.pending.get(h.step);
     if (!p) return;
-    this.pending.delete(r.step);
-    this.ringMs += performance.now() - p.t0;
-    const bySeq = new Map<number, Float32Array>();
-    r.seqs.forEach((s, i) => bySeq.set(s, r.rows[i]));
-    p.resolve(p.batch.map((e) => (e.logits === "last" ? (bySeq.get(e.seq) ?? new Float32Array(0)) : new Float32Array(0))));
+    this.pending.delete(h.step);
+    const now = performance.now();
+    this.ringMs += now - p.t0;
+    if (p.tokens === 1 && this.pending.size === 0 && this.maxInFlightSinceSolo <= 1) {
+      this.soloSteps++;
+      this.soloMs += now - p.tStart;
+    }
+    this.maxInFlightSinceSolo = this.pending.size;
+    this.replyBytes += f.length + 4;
+    p.settle(f);
   }
 
   onError(step: number, message: string): boolean {

@@ -5,7 +5,7 @@ import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import type { PrivateKey, Stream } from "@libp2p/interface";
 import { mdns } from "@libp2p/mdns";
-import { ping } from "@libp2p/ping";
+import { ping, type Ping } from "@libp2p/ping";
 import { tcp } from "@libp2p/tcp";
 import { multiaddr } from "@multiformats/multiaddr";
 import { createLibp2p, type Libp2p } from "libp2p";
@@ -95,9 +95,9 @@ class Libp2pLink implements StageLink {
 }
 
 export class Libp2pTransport implements Transport {
-  readonly node: Libp2p;
+  readonly node: Libp2p<{ ping: Ping }>;
 
-  private constructor(node: Libp2p) {
+  private constructor(node: Libp2p<{ ping: Ping }>) {
     this.node = node;
   }
 
@@ -134,6 +134,22 @@ export class Libp2pTransport implements Transport {
         const stream = await this.node.dialProtocol(ma, protocol, { signal: AbortSignal.timeout(10_000) });
         const conn = this.node.getConnections().find((c) => c.streams.includes(stream));
         return new Libp2pLink(stream, conn?.remotePeer.toString() ?? ma.getComponents().find((c) => c.name === "p2p")?.value ?? "?");
+      } catch (err) {
+        lastErr = err;
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Round-trip time to a peer in seconds, with libp2p ping (the best of `n` pings). */
+  async ping(addrs: readonly string[], n = 3): Promise<number> {
+    let lastErr: unknown = new Error("no address to ping");
+    for (const a of addrs) {
+      try {
+        const ma = multiaddr(a);
+        let best = Infinity;
+        for (let i = 0; i < n; i++) best = Math.min(best, await this.node.services.ping.ping(ma, { signal: AbortSignal.timeout(5_000) }));
+        return best / 1000;
       } catch (err) {
         lastErr = err;
       }

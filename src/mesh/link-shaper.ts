@@ -18,6 +18,23 @@ export interface ShaperOptions {
 function pipeShaped(from: net.Socket, to: net.Socket, o: ShaperOptions): void {
   let lastDeparture = 0;
   let queued = 0;
+  let ended = false;
+  // One FIFO and one timer per direction: separate timers per chunk could fire out of order (timers
+  // have 1 ms granularity) and reorder the byte stream.
+  const fifo: Array<{ chunk: Buffer; due: number }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  const drain = (): void => {
+    timer = undefined;
+    const now = performance.now();
+    while (fifo.length > 0 && fifo[0].due <= now + 0.5) {
+      const { chunk } = fifo.shift()!;
+      queued -= chunk.length;
+      if (!to.destroyed) to.write(chunk);
+    }
+    if (queued <= 4 * 1024 * 1024) from.resume();
+    if (fifo.length > 0) timer = setTimeout(drain, Math.max(1, fifo[0].due - now));
+    else if (ended && !to.destroyed) to.end();
+  };
   from.on("data", (chunk: Buffer) => {
     const now = performance.now();
     const txMs = o.rateBitsPerSec > 0 ? (chunk.length * 8 * 1000) / o.rateBitsPerSec : 0;
@@ -25,13 +42,13 @@ function pipeShaped(from: net.Socket, to: net.Socket, o: ShaperOptions): void {
     lastDeparture = departure;
     queued += chunk.length;
     if (queued > 8 * 1024 * 1024) from.pause();
-    setTimeout(() => {
-      queued -= chunk.length;
-      if (!to.destroyed) to.write(chunk);
-      if (queued <= 4 * 1024 * 1024) from.resume();
-    }, Math.max(0, departure + o.delayMs - now));
+    fifo.push({ chunk, due: departure + o.delayMs });
+    timer ??= setTimeout(drain, Math.max(0, fifo[0].due - now));
   });
-  from.on("end", () => setTimeout(() => to.end(), Math.max(0, lastDeparture + o.delayMs - performance.now())));
+  from.on("end", () => {
+    ended = true;
+    timer ??= setTimeout(drain, 0);
+  });
   from.on("error", () => to.destroy());
 }
 

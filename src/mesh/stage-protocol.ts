@@ -28,24 +28,38 @@
 //                                                       <- WELCOME {} or REFUSE {reason} (bad proof, other model)
 //
 // Control frames (JSON payload, UTF-8): HELLO..REFUSE above; JOIN (worker → host: capacity), ASSIGN
-// (host → worker: layer range, codec, downstream), READY, STATS_REQ/STATS, PING/PONG, BYE.
+// (host → worker: layer range, codec, downstream), READY, STATS_REQ/STATS, PING/PONG, BYE,
+// PROBE {targets [{peer, addrs}]} (host → worker: measure your RTT to these peers with libp2p ping,
+// before placement) / PROBED {rttSec {peer: seconds}} (same step id).
 //
 // Data frames (binary payload):
 //
-//   FORWARD  hidden states of one step, stage k → stage k+1:
-//            u32 nEntries | u32 rowWidth (n_embd) | nEntries × (u32 seq | u32 nTokens | u8 logits | 3 pad)
-//            | rows: Σ nTokens rows of rowWidth values, encoded with `codec`
-//   RESULT   last stage → stage 0 (one ring per step, N one-way hops for N stages):
-//            u32 nEntries | u32 rowWidth (n_vocab) | nEntries × (u32 seq | u32 nRows) | rows (f32)
-//   FREE     u32 n | n × u32 seq   (sequences ended; passed down the pipeline)
-//   ERROR    JSON {message}        (a step failed; passed on to stage 0, which fails the step)
+//   FORWARD    hidden states of one step, stage k → stage k+1:
+//              u32 nEntries | u32 rowWidth (n_embd) | nEntries × (u32 seq | u32 nTokens | u8 out | 3 pad)
+//              | rows: Σ nTokens rows of rowWidth values, encoded with `codec`
+//              out: 0 = only fill the KV cache, 1 = return the last position's logits (RESULT),
+//                   2 = sample the next token on the last stage (TOKENS)
+//   TOKENS     last stage → stage 0, the normal reply (one ring per token, N one-way hops for N stages):
+//              u32 nEntries | nEntries × (u32 seq | u32 token | u8 hasLogprob | u8 nTop | 2 pad | f64 logprob)
+//              | Σ nTop × (u32 id | f64 logprob)      — logprobs only for sequences that asked for them
+//   RESULT     last stage → stage 0, raw logits (only for forward() without sampling; n_vocab × 4 bytes):
+//              u32 nEntries | u32 rowWidth (n_vocab) | nEntries × (u32 seq | u32 nRows) | rows (f32)
+//   SEQ_CONFIG JSON {seq, sampling {temperature, topP, topK, minP, presencePenalty, frequencyPenalty,
+//              repetitionPenalty, logitBias [[id, bias]…], seed}, logprobs (null | k)}: how the last
+//              stage picks this sequence's tokens. Sent by stage 0 before the sequence's first FORWARD,
+//              passed down the pipeline in order; the last stage keeps a sampler (its RNG) and the
+//              sequence's generated tokens (the penalties' history — OpenAI penalties count completion
+//              tokens only, so prompt tokens never need to travel).
+//   FREE       u32 n | n × u32 seq   (sequences ended; passed down the pipeline)
+//   ERROR      JSON {message}        (a step failed; passed on to stage 0, which fails the step)
 //
-// Sequence ids are stage 0's; every stage maps them to its own engine sequences.
+// Sequence ids are stage 0's; every stage maps them to its own engine sequences. Several steps may be
+// in flight at once (micro-batches of different sequences); every stage handles frames in order.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { Codec, decodeRows, encodedRowBytes, encodeRowsInto } from "./codecs.ts";
 
 /** Bumped on any incompatible change; checked at the handshake. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const CONTROL_PROTOCOL = "/llmesh/control/1.0.0";
 export const STAGE_PROTOCOL = "/llmesh/stage/1.0.0";
 /** Largest frame accepted (bytes). */
@@ -67,10 +81,14 @@ export const MsgKind = {
   PING: 13,
   PONG: 14,
   BYE: 15,
+  PROBE: 16,
+  PROBED: 17,
   FORWARD: 32,
   RESULT: 33,
   FREE: 34,
   ERROR: 35,
+  SEQ_CONFIG: 36,
+  TOKENS: 37,
 } as const;
 export type MsgKind = (typeof MsgKind)[keyof typeof MsgKind];
 const KNOWN_KINDS = new Set<number>(Object.values(MsgKind));
@@ -187,6 +205,8 @@ export interface ForwardEntry {
   nTokens: number;
   /** Whether the last stage returns logits of the chunk's last position. */
   logits: boolean;
+  /** With logits: the last stage samples the next token and returns it instead (TOKENS). */
+  sample?: boolean;
 }
 
 export function encodeForward(step: number, codec: Codec, entries: readonly ForwardEntry[], rows: readonly Float32Array[], width: number): Uint8Array {
@@ -202,7 +222,7 @@ export function encodeForward(step: number, codec: Codec, entries: readonly Forw
   for (const e of entries) {
     dv.setUint32(o, e.seq, true);
     dv.setUint32(o + 4, e.nTokens, true);
-    out[o + 8] = e.logits ? 1 : 0;
+    out[o + 8] = e.logits ? (e.sample ? 2 : 1) : 0;
     o += 12;
   }
   for (let i = 0; i < entries.length; i++) {
@@ -236,7 +256,10 @@ export function decodeForward(frame: Uint8Array): DecodedForward {
   const entries: ForwardEntry[] = [];
   let total = 0;
   for (let i = 0; i < n; i++) {
-    const e = { seq: dv.getUint32(o, true), nTokens: dv.getUint32(o + 4, true), logits: frame[o + 8] === 1 };
+    const mode = frame[o + 8];
+    if (mode > 2) throw new ProtocolError(`FORWARD entry ${i}: unknown output mode ${mode}`);
+    const e: ForwardEntry = { seq: dv.getUint32(o, true), nTokens: dv.getUint32(o + 4, true), logits: mode !== 0 };
+    if (mode === 2) e.sample = true;
     entries.push(e);
     total += e.nTokens;
     o += 12;
@@ -306,4 +329,92 @@ export function decodeFree(frame: Uint8Array): number[] {
   const n = dv.getUint32(8, true);
   if (frame.length !== 12 + n * 4) throw new ProtocolError("FREE payload size mismatch");
   return Array.from({ length: n }, (_, i) => dv.getUint32(12 + i * 4, true));
+}
+
+// ---- sampling on the last stage ----------------------------------------------------------------
+
+/** SEQ_CONFIG payload: SamplingParams with the bias map as pairs. */
+export interface SeqConfig {
+  seq: number;
+  sampling: {
+    temperature: number;
+    topP: number;
+    topK: number;
+    minP: number;
+    presencePenalty: number;
+    frequencyPenalty: number;
+    repetitionPenalty: number;
+    logitBias: Array<[number, number]>;
+    seed: number;
+  };
+  /** null: no logprobs; k: the chosen token's logprob and the top k. */
+  logprobs: number | null;
+}
+
+export interface SampledEntry {
+  seq: number;
+  token: number;
+  /** Present when the sequence asked for logprobs. */
+  logprob?: number;
+  top?: Array<{ id: number; logprob: number }>;
+}
+
+export function encodeTokens(step: number, entries: readonly SampledEntry[]): Uint8Array {
+  let nTop = 0;
+  for (const e of entries) {
+    const k = e.top?.length ?? 0;
+    if (k > 255) throw new ProtocolError(`at most 255 top logprobs per token, got ${k}`);
+    nTop += k;
+  }
+  const out = new Uint8Array(HEADER_BYTES + 4 + entries.length * 20 + nTop * 12);
+  const dv = header(out, MsgKind.TOKENS, 0, step);
+  dv.setUint32(8, entries.length, true);
+  let o = 12;
+  for (const e of entries) {
+    dv.setUint32(o, e.seq, true);
+    dv.setUint32(o + 4, e.token, true);
+    out[o + 8] = e.logprob !== undefined ? 1 : 0;
+    out[o + 9] = e.top?.length ?? 0;
+    dv.setFloat64(o + 12, e.logprob ?? 0, true);
+    o += 20;
+  }
+  for (const e of entries) {
+    for (const t of e.top ?? []) {
+      dv.setUint32(o, t.id, true);
+      dv.setFloat64(o + 4, t.logprob, true);
+      o += 12;
+    }
+  }
+  return out;
+}
+
+export function decodeTokens(frame: Uint8Array): { step: number; entries: SampledEntry[] } {
+  const h = readHeader(frame);
+  if (h.kind !== MsgKind.TOKENS) throw new ProtocolError(`expected TOKENS, got ${kindName(h.kind)}`);
+  if (frame.length < 12) throw new ProtocolError("truncated TOKENS");
+  const dv = new DataView(frame.buffer, frame.byteOffset, frame.length);
+  const n = dv.getUint32(8, true);
+  let o = 12;
+  if (o + n * 20 > frame.length) throw new ProtocolError("truncated TOKENS entries");
+  const entries: SampledEntry[] = [];
+  const tops: number[] = [];
+  let nTop = 0;
+  for (let i = 0; i < n; i++) {
+    const e: SampledEntry = { seq: dv.getUint32(o, true), token: dv.getUint32(o + 4, true) };
+    if (frame[o + 8] === 1) e.logprob = dv.getFloat64(o + 12, true);
+    tops.push(frame[o + 9]);
+    nTop += frame[o + 9];
+    entries.push(e);
+    o += 20;
+  }
+  if (o + nTop * 12 !== frame.length) throw new ProtocolError("TOKENS payload size mismatch");
+  entries.forEach((e, i) => {
+    if (e.logprob === undefined && tops[i] === 0) return;
+    e.top = [];
+    for (let k = 0; k < tops[i]; k++) {
+      e.top.push({ id: dv.getUint32(o, true), logprob: dv.getFloat64(o + 4, true) });
+      o += 12;
+    }
+  });
+  return { step: h.step, entries };
 }

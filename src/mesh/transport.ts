@@ -29,6 +29,8 @@ export interface Transport {
   /** Accepts incoming links for a protocol. */
   handle(protocol: string, onLink: (link: StageLink) => void): Promise<void>;
   dial(addrs: readonly string[], protocol: string): Promise<StageLink>;
+  /** Round-trip time to a peer in seconds (libp2p ping); optional. */
+  ping?(addrs: readonly string[]): Promise<number>;
   stop(): Promise<void>;
 }
 

@@ -36,6 +36,8 @@ export interface PlanOptions extends Workload {
   keepGroups: boolean;
   /** Up to this many peers, every ordered subset is tried. */
   exhaustiveMaxPeers: number;
+  /** This peer must be stage 0 (a live mesh: the host, where tokens enter the ring). */
+  firstPeer?: string;
 }
 
 export const DEFAULT_PLAN_OPTIONS: PlanOptions = {
@@ -283,6 +285,7 @@ class SearchContext {
       }
     };
     for (let f = 0; f < n; f++) {
+      if (this.opts.firstPeer !== undefined && this.peers[f].id !== this.opts.firstPeer) continue;
       this.completeSingle(f);
       const r = this.firstRow(f);
       used[f] = 1;
@@ -320,10 +323,11 @@ class SearchContext {
   heuristic(): void {
     const n = this.peers.length;
     const unit = this.peers.map((_, i) => this.stageCost(i, 0, 1));
-    const byspeed = [...unit.keys()].sort((a, b) => unit[a] - unit[b] || a - b);
+    const fixed = this.opts.firstPeer === undefined ? -1 : this.peers.findIndex((p) => p.id === this.opts.firstPeer);
+    const byspeed = [...unit.keys()].sort((a, b) => (b === fixed ? 1 : 0) - (a === fixed ? 1 : 0) || unit[a] - unit[b] || a - b);
     let bestOrder: number[] = byspeed;
     let bestCost = this.walk(byspeed);
-    for (const start of byspeed.slice(0, Math.min(n, 8))) {
+    for (const start of fixed >= 0 ? [fixed] : byspeed.slice(0, Math.min(n, 8))) {
       const order = [start];
       const used = new Set(order);
       while (order.length < n) {
@@ -343,7 +347,7 @@ class SearchContext {
     }
     for (let round = 0; round < 4 * n; round++) {
       let improved = false;
-      for (let i = 0; i < n && !improved; i++) {
+      for (let i = fixed >= 0 ? 1 : 0; i < n && !improved; i++) {
         for (let j = i + 1; j < n && !improved; j++) {
           const o = [...bestOrder];
           [o[i], o[j]] = [o[j], o[i]];
@@ -393,6 +397,7 @@ function choose(options: StageCountOption[], minGain: number): StageCountOption 
 
 function searchOver(model: ModelProfile, cluster: Cluster, peers: PeerProfile[], opts: PlanOptions, maxHopSec: number): StageCountOption[] {
   if (peers.length === 0) return [];
+  if (opts.firstPeer !== undefined && !peers.some((p) => p.id === opts.firstPeer)) return [];
   return new SearchContext(model, cluster, peers, opts, maxHopSec).run();
 }
 
@@ -411,6 +416,7 @@ export function plan(model: ModelProfile, cluster: Cluster, options: Partial<Pla
   const peers = cluster.peers;
   const notes: string[] = [];
   if (peers.length === 0) throw new PlacementError("cannot place: the cluster has no peers");
+  if (opts.firstPeer !== undefined && !peers.some((p) => p.id === opts.firstPeer)) throw new PlacementError(`cannot place: the first stage's peer ${opts.firstPeer} is not in the cluster`);
   if (opts.stages !== undefined) {
     if (!Number.isInteger(opts.stages) || opts.stages < 1) throw new PlacementError(`cannot place: --stages must be a positive integer, got ${opts.stages}`);
     if (opts.stages > peers.length) throw new PlacementError(`cannot place on ${opts.stages} stages: the cluster has ${peers.length} peer${peers.length === 1 ? "" : "s"}`);

@@ -73,11 +73,39 @@ describe("stories260K split three ways (host + 2 workers)", () => {
     assert.equal(await chat(client), await chat(ref.client));
   });
 
+  test("the last stage samples: seeded temperature sampling, penalties and logprobs match the single process", async () => {
+    const sampled = async (c: OpenAI, prompt: string, seed: number) => {
+      const r = await c.completions.create({
+        model: "stories260K", prompt, max_tokens: 32, temperature: 0.8, top_p: 0.95, seed, frequency_penalty: 0.5, presence_penalty: 0.2,
+        logit_bias: { "12": -100 }, logprobs: 3,
+      });
+      return { text: r.choices[0].text, lp: r.choices[0].logprobs };
+    };
+    for (const [i, p] of PROMPTS.slice(0, 3).entries()) {
+      const [a, b] = await Promise.all([sampled(client, p, 1234 + i), sampled(ref.client, p, 1234 + i)]);
+      assert.equal(a.text, b.text);
+      assert.deepEqual(a.lp, b.lp); // chosen tokens' logprobs and top-3, exactly
+    }
+    // Several choices (n) with one seed, streamed and concurrent: each choice's seed is seed + index.
+    const multi = async (c: OpenAI) => {
+      const s = await c.completions.create({ model: "stories260K", prompt: PROMPTS[4], max_tokens: 24, temperature: 0.8, seed: 7, n: 3, stream: true });
+      const t = ["", "", ""];
+      for await (const ch of s) for (const x of ch.choices) t[x.index] += x.text;
+      return t;
+    };
+    const [ma, mb] = await Promise.all([multi(client), multi(ref.client)]);
+    assert.deepEqual(ma, mb);
+    assert.notEqual(ma[0], ma[1]);
+  });
+
   test("8 concurrent streams complete with the same texts as run alone", async () => {
     const alone: string[] = [];
     for (const p of PROMPTS) alone.push((await streamText(ref.client, "stories260K", p, 32)).text);
     const together = await Promise.all(PROMPTS.map((p) => streamText(client, "stories260K", p, 32)));
     assert.deepEqual(together.map((t) => t.text), alone);
+    // Three stages keep up to three micro-batches in the ring.
+    const st = (await (await fetch(`${mesh.url}/v1/mesh`)).json()) as { pipeline: { maxInFlight: number } };
+    assert.ok(st.pipeline.maxInFlight >= 2 && st.pipeline.maxInFlight <= 3, `max in flight ${st.pipeline.maxInFlight}`);
   });
 
   test("GET /v1/mesh and `llmesh status` list peers, ranges, RTTs and per-stage timings", async () => {
@@ -89,10 +117,20 @@ describe("stories260K split three ways (host + 2 workers)", () => {
     assert.ok(s.stages.every((x) => (x.stats?.tokens ?? 0) > 0));
     // f32 hidden rows of n_embd 64: 256 bytes + framing per token.
     assert.ok(s.stages[0].stats!.bytesOutPerToken >= 256);
+    // The last stage sends back token ids, not logits (n_vocab 512 × 4 = 2048 bytes per token).
+    const last = s.stages[2].stats! as { tokens: number; bytesOutPerToken: number; steps?: number };
+    assert.ok(last.bytesOutPerToken < 200, `last stage sends ${last.bytesOutPerToken} B/token`);
+    // --split overrides the planner, which still predicts; one stream alone was measured by the greedy test.
+    const pl = (s as unknown as { placement: { source: string; predictedMsPerToken: number; measuredMsPerToken?: number; measuredFrom?: string; hops: Array<{ rttMs: number }> } }).placement;
+    assert.equal(pl.source, "--split");
+    assert.ok(pl.predictedMsPerToken > 0 && pl.hops.length === 3 && pl.hops.every((h) => h.rttMs > 0));
+    assert.ok((pl.measuredMsPerToken ?? 0) > 0);
+    assert.equal(pl.measuredFrom, "single-token steps");
     const r = cli(["status", "--url", mesh.url]);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /mesh: ready/);
     assert.match(r.out, /\[2, 4\)/);
+    assert.match(r.out, /placement: --split \(interactive\); per token \(one stream\): predicted [0-9.]+ ms, measured [0-9.]+ ms/);
   });
 
   test("a joiner with the wrong secret is refused, and so is its join through the CLI", async () => {
@@ -166,5 +204,14 @@ describe("synthetic tiny-qwen2 (Q8_0) split three ways", () => {
       assert.equal(a.tokens, b.tokens);
     }
     assert.deepEqual(await tokenIds(client, id, PROMPTS[1]), await tokenIds(ref.client, id, PROMPTS[1]));
+  });
+
+  test("without --split the planner places the layers: the host is stage 0, every layer once, prediction shown", async () => {
+    const s = (await (await fetch(`${mesh.url}/v1/mesh`)).json()) as { stages: Array<{ role: string; range: { start: number; end: number } }>; placement: { source: string; predictedMsPerToken: number } };
+    assert.equal(s.placement.source, "planner");
+    assert.equal(s.stages[0].role, "host");
+    assert.equal(s.stages[0].range.start, 0);
+    for (let i = 1; i < s.stages.length; i++) assert.equal(s.stages[i].range.start, s.stages[i - 1].range.end);
+    assert.ok(s.placement.predictedMsPerToken > 0);
   });
 });

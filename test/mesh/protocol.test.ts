@@ -8,18 +8,18 @@ import { Codec, CodecError, encodedRowBytes, roundTrip } from "../../src/mesh/co
 import { acceptHandshake, dialHandshake, RefusedError } from "../../src/mesh/handshake.ts";
 import { decodeInvite, encodeInvite, modelFingerprint } from "../../src/mesh/identity.ts";
 import { MemoryTransport } from "../../src/mesh/memory-transport.ts";
-import { proportionalSplit } from "../../src/mesh/placement.ts";
+import { plan, profileFromGGUF, type PeerProfile } from "../../src/planner/index.ts";
 import {
-  decodeForward, decodeFree, decodeResult, encodeForward, encodeFree, encodeResult, MsgKind, PROTOCOL_VERSION, ProtocolError, readHeader,
+  decodeForward, decodeFree, decodeResult, decodeTokens, encodeForward, encodeFree, encodeResult, encodeTokens, MsgKind, PROTOCOL_VERSION, ProtocolError, readHeader,
 } from "../../src/mesh/stage-protocol.ts";
 import type { StageLink } from "../../src/mesh/transport.ts";
 import { STORIES } from "./helpers.ts";
 
 test("message kinds and the protocol version are pinned", () => {
-  assert.equal(PROTOCOL_VERSION, 1);
+  assert.equal(PROTOCOL_VERSION, 2);
   assert.deepEqual(
     { ...MsgKind },
-    { HELLO: 1, CHALLENGE: 2, AUTH: 3, WELCOME: 4, REFUSE: 5, JOIN: 8, ASSIGN: 9, READY: 10, STATS_REQ: 11, STATS: 12, PING: 13, PONG: 14, BYE: 15, FORWARD: 32, RESULT: 33, FREE: 34, ERROR: 35 },
+    { HELLO: 1, CHALLENGE: 2, AUTH: 3, WELCOME: 4, REFUSE: 5, JOIN: 8, ASSIGN: 9, READY: 10, STATS_REQ: 11, STATS: 12, PING: 13, PONG: 14, BYE: 15, PROBE: 16, PROBED: 17, FORWARD: 32, RESULT: 33, FREE: 34, ERROR: 35, SEQ_CONFIG: 36, TOKENS: 37 },
   );
   assert.throws(() => readHeader(Uint8Array.of(99, 0, 0, 0, 0, 0, 0, 0)), ProtocolError);
 });
@@ -43,6 +43,22 @@ test("FORWARD / RESULT / FREE round-trip; the codec is stated in the frame", () 
   assert.throws(() => decodeForward(encodeForward(1, Codec.F32, [{ seq: 1, nTokens: 1, logits: true }], [new Float32Array(8)], 8).subarray(0, 30)), ProtocolError);
 });
 
+test("TOKENS carries token ids (logprobs only when asked); FORWARD marks entries to sample", () => {
+  const entries = [
+    { seq: 3, token: 17 },
+    { seq: 4, token: 2, logprob: -0.125, top: [{ id: 2, logprob: -0.125 }, { id: 9, logprob: -2.0000000001 }] },
+    { seq: 5, token: 0, logprob: -3.5, top: [] },
+  ];
+  const f = encodeTokens(11, entries);
+  assert.equal(f[0], MsgKind.TOKENS);
+  // 8 header + 4 count + 3 × 20 + 2 × 12: a decode token for a sequence without logprobs costs 20 bytes, not n_vocab × 4.
+  assert.equal(f.length, 8 + 4 + 60 + 24);
+  assert.deepEqual(decodeTokens(f), { step: 11, entries });
+  assert.throws(() => decodeTokens(f.subarray(0, f.length - 1)), ProtocolError);
+  const fwd = encodeForward(2, Codec.F32, [{ seq: 1, nTokens: 2, logits: false }, { seq: 2, nTokens: 1, logits: true, sample: true }, { seq: 3, nTokens: 1, logits: true }], [new Float32Array(4), new Float32Array(2), new Float32Array(2)], 2);
+  assert.deepEqual(decodeForward(fwd).entries, [{ seq: 1, nTokens: 2, logits: false }, { seq: 2, nTokens: 1, logits: true, sample: true }, { seq: 3, nTokens: 1, logits: true }]);
+});
+
 test("codecs: bytes per value, and non-finite values are rejected on both ends", () => {
   assert.deepEqual([Codec.F32, Codec.F16, Codec.BF16, Codec.INT8].map((c) => encodedRowBytes(c, 64)), [256, 128, 128, 68]);
   for (const c of [Codec.F32, Codec.F16, Codec.BF16, Codec.INT8]) {
@@ -56,13 +72,26 @@ test("codecs: bytes per value, and non-finite values are rejected on both ends",
   assert.throws(() => decodeForward(f), CodecError);
 });
 
-test("placement: proportional to capacity, each stage ≥ 1 layer, within memory", () => {
+test("placement through the planner: the host stays stage 0, faster peers get more layers, memory respected", () => {
+  const g = openGGUF(STORIES);
+  const model = profileFromGGUF(g);
+  g.close();
   const gb = 2 ** 30;
-  assert.deepEqual(proportionalSplit(12, [{ msPerLayer: 1, freeMemoryBytes: 8 * gb }, { msPerLayer: 1, freeMemoryBytes: 8 * gb }, { msPerLayer: 2, freeMemoryBytes: 8 * gb }], 1e6), [5, 5, 2]);
-  // The fast peer can hold only 2 layers (0.8 × 2.5 MB / 1 MB).
-  assert.deepEqual(proportionalSplit(6, [{ msPerLayer: 0.1, freeMemoryBytes: 2.5e6 }, { msPerLayer: 1, freeMemoryBytes: 8 * gb }], 1e6), [2, 4]);
-  assert.throws(() => proportionalSplit(2, [{ msPerLayer: 1, freeMemoryBytes: gb }, { msPerLayer: 1, freeMemoryBytes: gb }, { msPerLayer: 1, freeMemoryBytes: gb }], 1), /at least one layer/);
-  assert.throws(() => proportionalSplit(10, [{ msPerLayer: 1, freeMemoryBytes: 2e6 }], 1e6), /free memory/);
+  const peers: PeerProfile[] = [
+    { id: "host", memBytes: 8 * gb, decodeSecPerLayer: 2e-3 },
+    { id: "fast", memBytes: 8 * gb, decodeSecPerLayer: 0.5e-3 },
+    { id: "slow", memBytes: 8 * gb, decodeSecPerLayer: 1e-3 },
+  ];
+  const links = [["host", "fast"], ["fast", "host"], ["host", "slow"], ["slow", "host"], ["fast", "slow"], ["slow", "fast"]].map(([from, to]) => ({ from, to, rttSec: 1e-4, bytesPerSec: 1e8 }));
+  const p = plan(model, { peers, links }, { stages: 3, firstPeer: "host", keepGroups: false, maxHopSec: Infinity, codec: "f32", batch: 8, contextTokens: 256 });
+  assert.equal(p.placement[0].peer, "host");
+  assert.equal(p.placement.length, 3);
+  assert.equal(p.placement[p.placement.length - 1].end, model.nLayer);
+  const layers = new Map(p.placement.map((s) => [s.peer, s.end - s.start]));
+  assert.ok(layers.get("fast")! >= layers.get("slow")! && layers.get("slow")! >= layers.get("host")!, JSON.stringify(p.placement));
+  // Without the constraint the planner may start the ring elsewhere; with it, never.
+  for (const first of ["fast", "slow"]) assert.equal(plan(model, { peers, links }, { stages: 3, firstPeer: first, keepGroups: false, maxHopSec: Infinity }).placement[0].peer, first);
+  assert.throws(() => plan(model, { peers, links }, { firstPeer: "nobody" }), /not in the cluster/);
 });
 
 test("invite tokens round-trip; the fingerprint covers the header and tensor index", () => {
@@ -99,8 +128,8 @@ test("handshake: mutual HMAC proof, version and fingerprint checks", async () =>
   }
   {
     const [d, l, stop] = await linkPair();
-    const r = await Promise.allSettled([dialHandshake(d, "join", { ...o, version: 2 }), acceptHandshake(l, o)]);
-    assert.ok(r[0].status === "rejected" && /speaks llmesh stage protocol v1, the other speaks v2/.test((r[0].reason as Error).message));
+    const r = await Promise.allSettled([dialHandshake(d, "join", { ...o, version: PROTOCOL_VERSION + 1 }), acceptHandshake(l, o)]);
+    assert.ok(r[0].status === "rejected" && new RegExp(`speaks llmesh stage protocol v${PROTOCOL_VERSION}, the other speaks v${PROTOCOL_VERSION + 1}`).test((r[0].reason as Error).message));
     await stop();
   }
   {

@@ -1,7 +1,7 @@
 // `llmesh join TOKEN --model F`: join a mesh as a worker, with this machine's own copy of the model.
 import { existsSync } from "node:fs";
 import { basename } from "node:path";
-import type { Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import { decodeInvite, defaultDataDir, loadOrCreateKey, modelFingerprint } from "../../mesh/identity.ts";
 import { Libp2pTransport } from "../../mesh/libp2p-transport.ts";
 import { MeshWorker } from "../../mesh/worker.ts";
@@ -14,6 +14,7 @@ interface JoinOptions {
   announce?: string[];
   name?: string;
   mdns?: boolean;
+  threads?: number;
 }
 
 export async function join(token: string, opts: JoinOptions): Promise<void> {
@@ -38,7 +39,7 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
   let worker: MeshWorker;
   try {
     worker = await MeshWorker.join({
-      transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), log,
+      transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log,
       ...(v ? { protocolVersion: Number(v) } : {}),
     });
   } catch (err) {
@@ -69,6 +70,11 @@ export function registerJoin(program: Command): void {
     .option("--announce <multiaddr...>", "addresses to advertise instead")
     .option("--name <name>", "name shown in `llmesh status` (default: the host name)")
     .option("--mdns", "LAN discovery (mDNS)")
+    .option("--threads <n>", "compute threads for this stage (default: the number of cores)", (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected an integer >= 1");
+      return n;
+    })
     .action(async (token: string, opts: JoinOptions) => {
       await join(token, opts);
     });

@@ -30,9 +30,12 @@ async function startMesh(opts: ServeOptions, log: (m: string) => void): Promise<
     peers: opts.peers ?? 0,
     ...(opts.codec ? { codec: parseCodec(opts.codec) } : {}),
     ...(opts.split ? { split: opts.split.split(",").map(Number) } : {}),
+    batch: opts.maxBatch,
+    ...(opts.planObjective ? { objective: opts.planObjective } : {}),
     ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}),
     ...(opts.modelId ? { modelId: opts.modelId } : {}),
     enginePath: opts.engine,
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     log,
   });
   const file = writeInviteFile(dataDir, host.invite);
@@ -74,6 +77,12 @@ export interface ServeOptions {
   /** Layers per stage, host first (mesh), e.g. "2,2,1". */
   split?: string;
   mdns?: boolean;
+  /** Compute threads of the engine (default: the number of cores). */
+  threads?: number;
+  /** Mesh placement objective. */
+  planObjective?: "interactive" | "batch";
+  /** Micro-batches in flight at once (mesh; default the number of stages; 1 = one step at a time). */
+  pipelineDepth?: number;
 }
 
 function int(min: number) {
@@ -117,6 +126,7 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
     requestTimeoutMs: opts.requestTimeout * 1000,
     bodyLimit: opts.bodyLimit,
     ...(opts.apiKey ? { apiKey: opts.apiKey } : {}),
+    ...(opts.pipelineDepth !== undefined ? { pipelineDepth: opts.pipelineDepth } : {}),
     logger,
     ...(mesh ? { routes: (app: FastifyInstance) => app.get("/v1/mesh", async () => mesh.status()) } : {}),
   });
@@ -147,7 +157,7 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   if (mesh) mesh.backend.then(resolveBackend, rejectBackend);
   else setImmediate(() => {
     try {
-      resolveBackend(LocalBackend.load({ path: opts.model, enginePath: opts.engine, ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) }));
+      resolveBackend(LocalBackend.load({ path: opts.model, enginePath: opts.engine, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) }));
     } catch (err) {
       rejectBackend(err);
     }
@@ -192,8 +202,11 @@ export function registerServe(program: Command): void {
     .option("--listen <multiaddr...>", "mesh: libp2p listen addresses (default /ip4/0.0.0.0/tcp/0)")
     .option("--announce <multiaddr...>", "mesh: addresses to advertise instead (e.g. behind a proxy)")
     .addOption(new Option("--codec <codec>", "mesh: activation codec between stages").choices(["f32", "f16", "bf16", "int8"]).default("f32"))
-    .option("--split <layers>", "mesh: layers per stage, host first (default: proportional to measured capacity)")
+    .option("--split <layers>", "mesh: layers per stage, host first (default: placed by the planner)")
+    .addOption(new Option("--plan-objective <objective>", "mesh: what the planner optimises: one stream's latency, or throughput with --max-batch streams").choices(["interactive", "batch"]).default("interactive"))
     .option("--mdns", "mesh: LAN discovery (mDNS)")
+    .option("--threads <n>", "compute threads of the engine (default: the number of cores)", int(1))
+    .option("--pipeline-depth <n>", "mesh: micro-batches in flight at once (default: the number of stages; 1 = one step at a time)", int(1))
     .addOption(new Option("--engine <path>", "forward implementation").choices(["fast", "reference"]).default("fast"))
     .action(async (opts: ServeOptions) => {
       await serve({ ...opts, ...(opts.apiKey === undefined && process.env.LLMESH_API_KEY ? { apiKey: process.env.LLMESH_API_KEY } : {}) });

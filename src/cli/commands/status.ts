@@ -1,5 +1,6 @@
 // `llmesh status`: the mesh as the host sees it (GET /v1/mesh): peers, layer ranges, link RTTs and
-// per-stage compute / wait / transfer time per token.
+// per-stage compute / wait / transfer time per token, resident memory, and the placement's predicted
+// per-token time (planner) beside the measured one.
 import type { Command } from "commander";
 import type { MeshStatus } from "../../mesh/host.ts";
 
@@ -16,17 +17,27 @@ function fmt(x: number | undefined, d = 2): string {
 export function formatStatus(s: MeshStatus): string {
   const lines = [
     `mesh: ${s.phase}; model ${s.model} (${s.fingerprint.slice(0, 12)}…); codec ${s.codec}; protocol v${s.protocolVersion}; ${s.stages.length} stage(s)`,
-    ["stage", "role", "peer", "name", "layers", "rtt ms", "ms/layer", "compute ms/tok", "wait ms/tok", "transfer ms/tok", "bytes/tok out"].join("\t"),
+    ["stage", "role", "peer", "name", "layers", "rtt ms", "ms/layer", "predicted ms/tok", "compute ms/tok", "wait ms/tok", "transfer ms/tok", "bytes/tok out", "rss MiB"].join("\t"),
   ];
+  const pl = s.placement;
   for (const st of s.stages) {
     lines.push(
       [
         st.index, st.role, st.peer.length > 16 ? `…${st.peer.slice(-12)}` : st.peer, st.name, st.range ? `[${st.range.start}, ${st.range.end})` : "-",
-        fmt(st.rttMs), fmt(st.msPerLayer, 3), fmt(st.stats?.computeMsPerToken, 3), fmt(st.stats?.waitMsPerToken, 3), fmt(st.stats?.transferMsPerToken, 3),
-        st.stats ? String(Math.round(st.stats.bytesOutPerToken)) : "-",
+        fmt(st.rttMs), fmt(st.msPerLayer, 3), fmt(pl?.stages.find((x) => x.peer === st.peer)?.predictedMsPerToken, 3),
+        fmt(st.stats?.computeMsPerToken, 3), fmt(st.stats?.waitMsPerToken, 3), fmt(st.stats?.transferMsPerToken, 3),
+        st.stats ? String(Math.round(st.stats.bytesOutPerToken)) : "-", st.rssBytes !== undefined ? (st.rssBytes / 2 ** 20).toFixed(0) : "-",
       ].join("\t"),
     );
   }
+  if (pl) {
+    lines.push(
+      `placement: ${pl.source} (${pl.objective}); per token (one stream): predicted ${fmt(pl.predictedMsPerToken)} ms, measured ${fmt(pl.measuredMsPerToken)} ms` +
+        `${pl.measuredFrom ? ` (${pl.measuredFrom})` : ""}; predicted ${fmt(pl.predictedTokPerSec, 1)} tok/s with a full batch; links: RTT by libp2p ping, bandwidth assumed ${fmt(pl.assumedBytesPerSec / 1e6, 0)} MB/s`,
+    );
+    for (const n of pl.notes) lines.push(`  note: ${n}`);
+  }
+  if (s.pipeline) lines.push(`pipeline: up to ${s.pipeline.maxInFlight} step(s) in flight; the last stage sends back ${s.pipeline.replyBytesPerStep} B/step`);
   return lines.join("\n");
 }
 
