@@ -572,3 +572,324 @@ export function stream_sum(p: usize, n: i32): i32 {
   }
   return hsum(i32x4.add(i32x4.add(a, b), i32x4.add(c, d)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attention over the KV cache (src/engine/attention.ts has the same arithmetic in TypeScript)
+//
+// Online softmax with llama.cpp's CPU flash-attention numerics: for each query head, positions
+// j = 0 .. pos0+t in order:
+//   dot  = Σ q_i·k_ji in f64, lanes i%4 summed separately, then (l0 + l2) + (l1 + l3)
+//   s    = f32(dot) · scale (f32)
+//   s > M: ms = f32(exp(M - s)), M = s, acc = round(acc · ms)    else vs = f32(exp(s - M))
+//   acc  = round(f32(f64(acc) + f64(v_j)·vs))                      (an FMA, rounded to f32 once)
+//   S    = f32(S·ms + vs)
+//   out  = acc · f32(1 / S)
+// round = fp16 rounding for an F16 cache (f16 != 0), none for F32; q is rounded to fp16 too.
+// exp is the f64 one (NativeMath.exp, musl) rounded to f32, like the TypeScript fround(Math.exp(x)):
+// two faithful f64 exps round to the same f32 except within ~2^-29 of a rounding boundary.
+// Scores are computed for all positions first (independent dot products), then the online softmax
+// runs over them in order: the same operations as one loop. The f64 products and sums of the acc
+// update emulate the FMA of ggml_vec_mad_f16 (one rounding to f32, then to fp16).
+
+/**
+ * f16round on 4 lanes, the same values as f16round lane by lane. The constants come in as
+ * arguments (loaded from memory once per call: a v128.const in the loop costs V8 several instructions).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function f16round4(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cHalf: v128, cOne: v128, cMask: v128): v128 {
+  const a = v128.and(x, cAbs);
+  // common case: every lane in the normal fp16 range [2^-14, 65520): keep 10 mantissa bits, ties to even
+  if (!v128.any_true(i32x4.ge_u(i32x4.sub(a, cLo), cSpan))) {
+    return v128.and(i32x4.add(i32x4.add(x, cHalf), v128.and(i32x4.shr_u(x, 13), cOne)), cMask);
+  }
+  return f16round4Slow(x);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+const F16R_CONSTS: i32 = 6;
+
+/** Writes f16round4's constants at c (6·16 bytes). */
+function f16round4Consts(c: usize): void {
+  v128.store(c, i32x4.splat(0x7fffffff));
+  v128.store(c, i32x4.splat(0x38800000), 16);
+  v128.store(c, i32x4.splat(0x477ff000 - 0x38800000), 32);
+  v128.store(c, i32x4.splat(0xfff), 48);
+  v128.store(c, i32x4.splat(1), 64);
+  v128.store(c, i32x4.splat(0xffffe000), 80);
+}
+
+/** f16round4 when some lane is outside the normal range (zero, fp16 subnormal, overflow, NaN). */
+function f16round4Slow(x: v128): v128 {
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  if (v128.any_true(i32x4.ge_u(a, i32x4.splat(0x477ff000)))) {
+    // overflow / NaN in some lane: lane by lane
+    let r = f32x4.replace_lane(x, 0, f16round(f32x4.extract_lane(x, 0)));
+    r = f32x4.replace_lane(r, 1, f16round(f32x4.extract_lane(x, 1)));
+    r = f32x4.replace_lane(r, 2, f16round(f32x4.extract_lane(x, 2)));
+    return f32x4.replace_lane(r, 3, f16round(f32x4.extract_lane(x, 3)));
+  }
+  const normal = v128.and(
+    i32x4.add(i32x4.add(x, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(x, 13), i32x4.splat(1))),
+    i32x4.splat(0xffffe000),
+  );
+  // |x| < 2^-14: x + 0.75 lies in [0.5, 1) where the f32 step is 2^-24, the fp16 subnormal step
+  // (0.75 is an even multiple of it, so ties round to even as they should); keep the sign of zero
+  const sub = v128.or(
+    f32x4.sub(f32x4.add(x, f32x4.splat(0.75)), f32x4.splat(0.75)),
+    v128.and(x, i32x4.splat(0x80000000)),
+  );
+  return v128.bitselect(sub, normal, i32x4.lt_u(a, i32x4.splat(0x38800000)));
+}
+
+/**
+ * Causal attention of a chunk of nTok query rows (positions pos0 + t) against a KV cache.
+ *   q    f32 (nTok, nHead·hd)          out  f32 (nTok, nHead·hdv)
+ *   k    f32 (.., kDim) keys by position    v  f32 (.., vDim) values by position
+ *   tmp  scratch of 96 + hd·8 + hdv·4 + (pos0 + nTok)·4 bytes (16-byte aligned)
+ * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
+ */
+export function attend(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+): void {
+  const group = nHead / nHeadKv;
+  f16round4Consts(tmp);
+  const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
+  const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
+  const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
+  const acc = qd + (<usize>hd << 3); // (hdv) f32
+  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32 scores
+  const vsMask = f16 != 0;
+  for (let t = 0; t < nTok; t++) {
+    const nKv = pos0 + t + 1;
+    for (let h = h0; h < h1; h++) {
+      const kvh = h / group;
+      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
+      for (let i = 0; i < hd; i++) {
+        const x = load<f32>(qp + (<usize>i << 2));
+        store<f64>(qd + (<usize>i << 3), <f64>(vsMask ? f16round(x) : x));
+      }
+      for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
+      // the scores first (independent of each other), then the online softmax over them
+      for (let j = 0; j < nKv; j++) {
+        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        let a0 = f64x2.splat(0);
+        let a1 = f64x2.splat(0);
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          a0 = f64x2.add(a0, f64x2.mul(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq))));
+          a1 = f64x2.add(a1, f64x2.mul(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
+        }
+        const a = f64x2.add(a0, a1);
+        store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
+      }
+      let M: f32 = -Infinity;
+      let S: f32 = 0;
+      for (let j = 0; j < nKv; j++) {
+        const s = load<f32>(sc + (<usize>j << 2));
+        let ms: f32 = 1;
+        let vs: f32 = 1;
+        if (s > M) {
+          ms = <f32>NativeMath.exp(<f64>(M - s));
+          M = s;
+          const m4 = f32x4.splat(ms);
+          for (let d = 0; d < hdv; d += 4) {
+            const p = acc + (<usize>d << 2);
+            const r = f32x4.mul(v128.load(p), m4);
+            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+          }
+        } else {
+          vs = <f32>NativeMath.exp(<f64>(s - M));
+        }
+        const vs2 = f64x2.splat(<f64>vs);
+        const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
+        for (let d = 0; d < hdv; d += 4) {
+          const p = acc + (<usize>d << 2);
+          const q4 = vp + (<usize>d << 2);
+          const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
+          const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
+          const r = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+          v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+        }
+        S = <f32>(<f64>S * <f64>ms + <f64>vs);
+      }
+      const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
+      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
+      for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
+    }
+  }
+}
+
+/**
+ * attend with the acc update as one f32x4.relaxed_madd: only used where fma_probe() says that it is
+ * a fused multiply-add (x86 with FMA3, ARM64), which rounds once to f32 exactly as the f64
+ * emulation in attend does (the f64 sum of fp16/f32 operands is exact or rounds far from an f32
+ * tie) — test/kernels/attention.test.ts checks the two against each other bit for bit.
+ */
+export function attend_fma(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+): void {
+  const group = nHead / nHeadKv;
+  f16round4Consts(tmp);
+  const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
+  const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
+  const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
+  const acc = qd + (<usize>hd << 3); // (hdv) f32
+  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32 scores
+  const vsMask = f16 != 0;
+  for (let t = 0; t < nTok; t++) {
+    const nKv = pos0 + t + 1;
+    for (let h = h0; h < h1; h++) {
+      const kvh = h / group;
+      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
+      for (let i = 0; i < hd; i++) {
+        const x = load<f32>(qp + (<usize>i << 2));
+        store<f64>(qd + (<usize>i << 3), <f64>(vsMask ? f16round(x) : x));
+      }
+      for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
+      // the scores first (independent of each other), then the online softmax over them
+      for (let j = 0; j < nKv; j++) {
+        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        let a0 = f64x2.splat(0);
+        let a1 = f64x2.splat(0);
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          a0 = f64x2.add(a0, f64x2.mul(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq))));
+          a1 = f64x2.add(a1, f64x2.mul(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
+        }
+        const a = f64x2.add(a0, a1);
+        store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
+      }
+      let M: f32 = -Infinity;
+      let S: f32 = 0;
+      for (let j = 0; j < nKv; j++) {
+        const s = load<f32>(sc + (<usize>j << 2));
+        let ms: f32 = 1;
+        let vs: f32 = 1;
+        if (s > M) {
+          ms = <f32>NativeMath.exp(<f64>(M - s));
+          M = s;
+          const m4 = f32x4.splat(ms);
+          for (let d = 0; d < hdv; d += 4) {
+            const p = acc + (<usize>d << 2);
+            const r = f32x4.mul(v128.load(p), m4);
+            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+          }
+        } else {
+          vs = <f32>NativeMath.exp(<f64>(s - M));
+        }
+        const w4 = f32x4.splat(vs);
+        const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
+        for (let d = 0; d < hdv; d += 4) {
+          const p = acc + (<usize>d << 2);
+          const r = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
+          v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+        }
+        S = <f32>(<f64>S * <f64>ms + <f64>vs);
+      }
+      const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
+      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
+      for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
+    }
+  }
+}
+
+/** attend's scalar twin (the same operations, one lane at a time). */
+export function attend_generic(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+): void {
+  const group = nHead / nHeadKv;
+  const qd = tmp + (F16R_CONSTS << 4);
+  const acc = qd + (<usize>hd << 3);
+  for (let t = 0; t < nTok; t++) {
+    const nKv = pos0 + t + 1;
+    for (let h = h0; h < h1; h++) {
+      const kvh = h / group;
+      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
+      for (let i = 0; i < hd; i++) {
+        const x = load<f32>(qp + (<usize>i << 2));
+        store<f64>(qd + (<usize>i << 3), <f64>(f16 != 0 ? f16round(x) : x));
+      }
+      for (let d = 0; d < hdv; d++) store<f32>(acc + (<usize>d << 2), 0);
+      let M: f32 = -Infinity;
+      let S: f32 = 0;
+      for (let j = 0; j < nKv; j++) {
+        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          s0 += load<f64>(qi) * <f64>load<f32>(kq);
+          s1 += load<f64>(qi, 8) * <f64>load<f32>(kq, 4);
+          s2 += load<f64>(qi, 16) * <f64>load<f32>(kq, 8);
+          s3 += load<f64>(qi, 24) * <f64>load<f32>(kq, 12);
+        }
+        const s: f32 = <f32>((s0 + s2) + (s1 + s3)) * scale;
+        let ms: f32 = 1;
+        let vs: f32 = 1;
+        if (s > M) {
+          ms = <f32>NativeMath.exp(<f64>(M - s));
+          M = s;
+          for (let d = 0; d < hdv; d++) {
+            const p = acc + (<usize>d << 2);
+            const r = load<f32>(p) * ms;
+            store<f32>(p, f16 != 0 ? f16round(r) : r);
+          }
+        } else {
+          vs = <f32>NativeMath.exp(<f64>(s - M));
+        }
+        const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
+        for (let d = 0; d < hdv; d++) {
+          const p = acc + (<usize>d << 2);
+          const r = <f32>(<f64>load<f32>(p) + <f64>load<f32>(vp + (<usize>d << 2)) * <f64>vs);
+          store<f32>(p, f16 != 0 ? f16round(r) : r);
+        }
+        S = <f32>(<f64>S * <f64>ms + <f64>vs);
+      }
+      const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
+      for (let d = 0; d < hdv; d++) store<f32>(op + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
+    }
+  }
+}
+
+/**
+ * attend with the matmuls' uniform signature, for the worker pool: heads [r0/4, r1/4) (the pool
+ * splits "rows" in groups of 4, one group per head here). p points to attend's arguments as i32
+ * (scale as its f32 bits, tmp the base of nHead scratch areas of tmpStride bytes each).
+ */
+export function attend_mt(p: usize, tmpStride: i32, r0: i32, r1: i32, generic: i32 /* 1: attend_generic, 2: attend_fma */, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32): void {
+  const h0 = r0 >> 2;
+  const h1 = r1 >> 2;
+  if (h1 <= h0) return;
+  const tmp = <usize>load<i32>(p, 56) + <usize>(h0 * tmpStride);
+  if (generic == 2) {
+    attend_fma(
+      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1,
+    );
+  } else if (generic != 0) {
+    attend_generic(
+      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1,
+    );
+  } else {
+    attend(
+      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1,
+    );
+  }
+}
+
+/** 1 if f32x4.relaxed_madd is fused on this machine (one rounding), else 0. */
+export function fma_probe(): i32 {
+  const a = f32x4.splat(<f32>1 + <f32>1 / 4096); // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: the 2^-24 is lost when rounded first
+  const r = f32x4.relaxed_madd(a, a, f32x4.splat(-(<f32>1 + <f32>1 / 2048)));
+  return f32x4.extract_lane(r, 0) != 0 ? 1 : 0;
+}

@@ -1,17 +1,22 @@
 // Causal grouped-query attention of one sequence chunk against its KV cache (fast path).
 //
+// With the WASM kernels (the default) the fast path runs assembly/kernels.ts `attend` instead, on
+// a KV cache that lives in kernel memory: the same arithmetic, bit for bit (test/kernels/attention.test.ts).
+// This TypeScript version serves the "typescript" kernels option and head dims not a multiple of 4.
+//
 // Numerics of llama.cpp's CPU flash-attention kernel (ggml-cpu/ops.cpp
 // ggml_compute_forward_flash_attn_ext_f16_one_chunk), which llama.cpp uses by default on CPU
 // ("auto" flash attention), with the cache type's precision:
 //   q is converted to the cache type (fp16 for an F16 cache)
 //   for each position j in order (online softmax):
-//     s = f32(q·k_j) * scale
+//     s = f32(q·k_j) * scale   (q·k_j summed in f64, lanes i%4 separately, then (l0+l2)+(l1+l3),
+//                             the order of the WASM kernel assembly/kernels.ts attend)
 //     if s > M: ms = expf(M - s), M = s, acc *= ms     (acc rounded to the cache type)
 //     else:     vs = expf(s - M)
 //     acc = round(acc + v_j * vs)                        (fp16 accumulator for an F16 cache)
 //     S = S * ms + vs
 //   out = f32(acc) * (1/S)
-// reference-forward.ts does the same, one token at a time.
+// reference-forward.ts does the same, one token at a time (summing q·k_j in order: within 1e-5).
 import { f16round } from "./float16.ts";
 import type { KVCache } from "./kv-cache.ts";
 import type { ModelConfig } from "./model-config.ts";
@@ -56,9 +61,21 @@ export function attendChunk(
       let S = 0;
       for (let j = 0; j < nKv; j++) {
         const kb = j * kDim + kvh * hd;
-        let dot = 0;
-        for (let i = 0; i < hd; i++) dot += qh[i] * K[kb + i];
-        const s = fround(fround(dot) * scale);
+        let d0 = 0;
+        let d1 = 0;
+        let d2 = 0;
+        let d3 = 0;
+        let i = 0;
+        for (; i + 4 <= hd; i += 4) {
+          d0 += qh[i] * K[kb + i];
+          d1 += qh[i + 1] * K[kb + i + 1];
+          d2 += qh[i + 2] * K[kb + i + 2];
+          d3 += qh[i + 3] * K[kb + i + 3];
+        }
+        if (i < hd) d0 += qh[i] * K[kb + i];
+        if (i + 1 < hd) d1 += qh[i + 1] * K[kb + i + 1];
+        if (i + 2 < hd) d2 += qh[i + 2] * K[kb + i + 2];
+        const s = fround(fround((d0 + d2) + (d1 + d3)) * scale);
         let ms = 1;
         let vs = 1;
         if (s > M) {

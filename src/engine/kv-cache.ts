@@ -6,6 +6,10 @@
 // Storage is f32. With type "f16" (llama.cpp's default cache type) every value is rounded to the
 // nearest fp16 when written, so attention sees exactly the numbers llama.cpp's F16 cache holds.
 // The cache starts small and doubles on demand up to maxContext.
+//
+// attach(mem) moves the storage into a kernel memory (the WASM attention kernel reads it there,
+// without copies): k[l] / v[l] are then views of that memory, kPtr[l] / vPtr[l] their addresses.
+import type { KernelMemory } from "../kernels/memory.ts";
 import { f16round } from "./float16.ts";
 
 export type KVCacheType = "f16" | "f32";
@@ -21,6 +25,12 @@ export class KVCache {
   capacity = 0;
   k: Float32Array[] = []; // per layer (capacity, kDim)
   v: Float32Array[] = []; // per layer (capacity, vDim)
+  /** With a kernel memory attached: the byte addresses of k[l] / v[l] in it. */
+  kPtr: number[] = [];
+  vPtr: number[] = [];
+  private mem: KernelMemory | undefined;
+  private block = 0; // the kernel memory block holding every layer's k and v
+  private blockBytes = 0;
 
   constructor(nLayers: number, kDim: number, vDim: number, maxContext: number, type: KVCacheType, initialCapacity = 64) {
     this.nLayers = nLayers;
@@ -42,22 +52,65 @@ export class KVCache {
     this.grow(Math.min(cap, this.maxContext));
   }
 
+  /** Moves the storage into kernel memory `mem` (once; later growth stays there). */
+  attach(mem: KernelMemory): void {
+    if (this.mem === mem) return;
+    if (this.mem) throw new Error("KV cache: already attached to another kernel memory");
+    this.mem = mem;
+    if (this.capacity > 0) this.grow(this.capacity);
+  }
+
+  /** The kernel memory the storage lives in, if attached. */
+  get memory(): KernelMemory | undefined {
+    return this.mem;
+  }
+
   private grow(capacity: number): void {
     const k: Float32Array[] = [];
     const v: Float32Array[] = [];
+    const mem = this.mem;
+    const perLayer = capacity * (this.kDim + this.vDim) * 4;
+    const bytes = this.nLayers * perLayer;
+    const block = mem ? mem.allocBlock(bytes) : 0;
+    const buf = mem?.memory.buffer;
+    this.kPtr = [];
+    this.vPtr = [];
     for (let l = 0; l < this.nLayers; l++) {
-      const nk = new Float32Array(capacity * this.kDim);
-      const nv = new Float32Array(capacity * this.vDim);
+      let nk: Float32Array;
+      let nv: Float32Array;
+      if (buf) {
+        const kp = block + l * perLayer;
+        const vp = kp + capacity * this.kDim * 4;
+        nk = new Float32Array(buf, kp, capacity * this.kDim);
+        nv = new Float32Array(buf, vp, capacity * this.vDim);
+        this.kPtr.push(kp);
+        this.vPtr.push(vp);
+      } else {
+        nk = new Float32Array(capacity * this.kDim);
+        nv = new Float32Array(capacity * this.vDim);
+      }
       if (this.capacity > 0) {
-        nk.set(this.k[l].subarray(0, this.length * this.kDim));
-        nv.set(this.v[l].subarray(0, this.length * this.vDim));
+        // everything, not just [0, length): attach() may run mid-step, after this step's writes
+        nk.set(this.k[l]);
+        nv.set(this.v[l]);
       }
       k.push(nk);
       v.push(nv);
     }
+    this.releaseBlock();
+    if (mem) {
+      this.block = block;
+      this.blockBytes = bytes;
+    }
     this.k = k;
     this.v = v;
     this.capacity = capacity;
+  }
+
+  private releaseBlock(): void {
+    if (this.blockBytes > 0) this.mem!.freeBlock(this.block, this.blockBytes);
+    this.block = 0;
+    this.blockBytes = 0;
   }
 
   /**
@@ -97,8 +150,11 @@ export class KVCache {
 
   /** Drops the buffers; the cache is unusable afterwards. */
   free(): void {
+    this.releaseBlock();
     this.k = [];
     this.v = [];
+    this.kPtr = [];
+    this.vPtr = [];
     this.capacity = 0;
     this.length = 0;
   }

@@ -18,7 +18,7 @@ export const KERNELS_WASM = join(ROOT, "build", "kernels.wasm");
 
 /** asc flags: SIMD, a shared imported memory (threads), no runtime (the kernels never allocate). */
 const ASC_FLAGS = [
-  "--runtime", "stub", "-O3", "--noAssert", "--enable", "simd", "--enable", "threads",
+  "--runtime", "stub", "-O3", "--noAssert", "--enable", "simd", "--enable", "relaxed-simd", "--enable", "threads",
   "--importMemory", "--sharedMemory", "--initialMemory", "1", "--maximumMemory", "65536",
 ];
 

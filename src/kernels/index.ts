@@ -11,6 +11,8 @@ import { KERNEL_NAMES, runParallel } from "./pool.ts";
 import { KernelMemory } from "./memory.ts";
 import { packTensor, type ActKind, type KTensor } from "./layout.ts";
 
+const ATTEND = KERNEL_NAMES.indexOf("attend_mt");
+
 export { kernelSupports, decodePackedRow, type KTensor, type ActKind } from "./layout.ts";
 export { KernelMemory } from "./memory.ts";
 
@@ -29,18 +31,26 @@ export interface KernelsOptions {
   threads?: number;
   /** Use the scalar twins instead of the SIMD kernels (tests). */
   generic?: boolean;
+  /**
+   * Attention's fp16-accumulator update as one fused multiply-add (f32x4.relaxed_madd) — the same
+   * bits as the f64 emulation, faster; default: where relaxed_madd is fused on this machine.
+   */
+  fma?: boolean;
 }
 
 export class Kernels {
   readonly mem: KernelMemory;
   readonly threads: number;
   readonly generic: boolean;
+  readonly fma: boolean;
 
   constructor(opts: KernelsOptions = {}) {
     this.threads = opts.threads ?? availableParallelism();
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     this.generic = opts.generic ?? false;
     this.mem = new KernelMemory();
+    this.fma = opts.fma ?? this.mem.exports.fma_probe() === 1;
+    if (this.fma && this.mem.exports.fma_probe() !== 1) throw new Error("kernels: relaxed_madd is not fused on this machine");
   }
 
   /** Copies (and repacks) GGUF tensor bytes into kernel memory. */
@@ -73,6 +83,40 @@ export class Kernels {
     const xs = mem.scratchPtr(`${slot}.q8k.bs`, (n / 16) * 4);
     e.quantize_q8k(xf, width, nTok, xq, xd, xs);
     return { kind, nTok, width, xq, xd, xs };
+  }
+
+  /**
+   * Causal attention (assembly/kernels.ts attend, the arithmetic of src/engine/attention.ts) of the
+   * query rows [row0, row0 + nTok) of q (.., nHead·hd) at positions pos0 + t against a KV cache in
+   * this kernel memory (keys at kPtr (.., kDim), values at vPtr (.., vDim), f32 storage, fp16
+   * values when f16), into the same rows of out (.., nHead·hdv). The heads are split among the
+   * threads; each head is computed by one thread with the same code (results never depend on it).
+   */
+  attend(
+    a: { nHead: number; nHeadKv: number; headDim: number; headDimV: number },
+    q: Float32Array, out: Float32Array, row0: number, nTok: number, pos0: number,
+    kPtr: number, vPtr: number, kDim: number, vDim: number, f16: boolean,
+  ): void {
+    const { nHead, nHeadKv, headDim: hd, headDimV: hdv } = a;
+    if (hd % 4 !== 0 || hdv % 4 !== 0) throw new Error(`kernels: attention needs head dims that are multiples of 4, got ${hd}/${hdv}`);
+    const mem = this.mem;
+    const qDim = nHead * hd;
+    const oDim = nHead * hdv;
+    const qp = mem.scratchPtr("att.q", nTok * qDim * 4);
+    const op = mem.scratchPtr("att.o", nTok * oDim * 4);
+    const tmpStride = (96 + hd * 8 + hdv * 4 + (pos0 + nTok) * 4 + 63) & ~63; // scratch per head
+    const tmp = mem.scratchPtr("att.tmp", nHead * tmpStride);
+    const args = mem.scratchPtr("att.args", 64);
+    const buf = mem.memory.buffer;
+    new Float32Array(buf, qp, nTok * qDim).set(q.subarray(row0 * qDim, (row0 + nTok) * qDim));
+    const a32 = new Int32Array(buf, args, 15);
+    a32.set([qp, op, nTok, pos0, kPtr, vPtr, kDim, vDim, nHead, nHeadKv, hd, hdv, 0, f16 ? 1 : 0, tmp]);
+    new Float32Array(buf, args + 48, 1)[0] = Math.fround(1 / Math.sqrt(hd)); // scale
+    // "rows": 4 per head (the pool hands out rows in groups of 4). The pool's work estimate is
+    // rows × args[1] × args[7]: tmpStride (~ context) × a head-dim factor (attend_mt ignores args[7])
+    const workFactor = Math.max(1, (nTok * (hd + hdv)) >> 4);
+    runParallel(mem, ATTEND, nHead * 4, this.threads, [args, tmpStride, 0, 0, this.generic ? 1 : this.fma ? 2 : 0, 0, 0, workFactor, 0, 0]);
+    out.set(new Float32Array(buf, op, nTok * oDim), row0 * oDim);
   }
 
   /** y (a.nTok, W.nRows) = a · Wᵀ. */

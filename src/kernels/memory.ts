@@ -41,6 +41,8 @@ export class KernelMemory {
   readonly exports: KernelExports;
   private top = BASE;
   private readonly scratch = new Map<string, { ptr: number; bytes: number }>();
+  /** Freed blocks (freeBlock) by size, for reuse by allocBlock (KV caches come and go). */
+  private readonly freed = new Map<number, number[]>();
   private u8view: Uint8Array;
   private f32view: Float32Array;
 
@@ -69,6 +71,21 @@ export class KernelMemory {
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
     this.top = end;
     return ptr;
+  }
+
+  /** Allocates a block that can be given back with freeBlock (reusing a freed block of the same size). */
+  allocBlock(bytes: number): number {
+    const list = this.freed.get(bytes);
+    const ptr = list?.pop();
+    if (ptr !== undefined) return ptr;
+    return this.alloc(bytes);
+  }
+
+  /** Gives back a block from allocBlock(bytes). */
+  freeBlock(ptr: number, bytes: number): void {
+    let list = this.freed.get(bytes);
+    if (!list) this.freed.set(bytes, (list = []));
+    list.push(ptr);
   }
 
   /** A named scratch region of at least `bytes`, reused across calls (contents unspecified). */

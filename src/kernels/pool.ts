@@ -29,6 +29,7 @@ export const MIN_PARALLEL_WORK = 1 << 18;
 export const KERNEL_NAMES = [
   "mm_q8r", "mm_q8r_generic", "mm_q8r1", "mm_q8r1_generic", "mm_q4k", "mm_q4k_generic",
   "mm_k8", "mm_k8_generic", "mm_f32", "mm_f32_generic", "mm_f16", "mm_f16_generic", "mm_bf16", "mm_bf16_generic",
+  "attend_mt",
 ];
 
 interface PoolWorker {

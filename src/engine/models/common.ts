@@ -123,9 +123,13 @@ export function attentionBlock(b: BatchState, L: LayerWeights, l: number, opts: 
   }
 
   const att = s.f32("att", n * c.nHead * c.headDimV); // (n_tok, n_head*head_dim_v)
+  const kern = b.stage.kernels;
+  const wasmAttention = kern !== undefined && hd % 4 === 0 && c.headDimV % 4 === 0;
   for (const { entry: e, row0 } of b.entries) {
+    if (wasmAttention) e.kv.attach(kern.mem); // the cache lives in kernel memory (no copies)
     e.kv.write(l, e.pos0, e.nTokens, k, v, row0);
-    attendChunk(c, q, att, row0, e.nTokens, e.pos0, e.kv, l, s);
+    if (wasmAttention) kern.attend(c, q, att, row0, e.nTokens, e.pos0, e.kv.kPtr[l], e.kv.vPtr[l], kDim, vDim, e.kv.type === "f16");
+    else attendChunk(c, q, att, row0, e.nTokens, e.pos0, e.kv, l, s);
   }
 
   const o = s.f32("o", n * c.nEmbd); // (n_tok, n_embd)

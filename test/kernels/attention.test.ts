@@ -1,0 +1,140 @@
+// WASM attention over the KV cache: the SIMD kernel against its scalar twin and against the
+// TypeScript attention of the fast path (src/engine/attention.ts) — all bit-identical — and
+// against a float64 softmax reference (NMSE bound: the fp16 cache/accumulator rounding), for F16
+// and F32 caches, grouped-query heads, chunks of several tokens at an offset, cache growth, and
+// heads split among 2 threads, and the fused multiply-add variant (where the machine has one) against
+// the f64 emulation (the same bits).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Kernels } from "../../src/kernels/index.ts";
+import { attendChunk } from "../../src/engine/attention.ts";
+import { KVCache, type KVCacheType } from "../../src/engine/kv-cache.ts";
+import type { ModelConfig } from "../../src/engine/model-config.ts";
+import { Scratch } from "../../src/engine/ops.ts";
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function bitEqual(a: Float32Array, b: Float32Array): boolean {
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (ua[i] !== ub[i]) return false;
+  return true;
+}
+
+/** float64 softmax attention of query row t (position pos) over the cache's values. */
+function reference(c: ModelConfig, q: Float32Array, t: number, pos: number, kv: KVCache, l: number): Float64Array {
+  const { nHead, nHeadKv, headDim: hd, headDimV: hdv } = c;
+  const out = new Float64Array(nHead * hdv);
+  const group = nHead / nHeadKv;
+  for (let h = 0; h < nHead; h++) {
+    const kvh = Math.floor(h / group);
+    const sc: number[] = [];
+    for (let j = 0; j <= pos; j++) {
+      let d = 0;
+      for (let i = 0; i < hd; i++) d += q[t * nHead * hd + h * hd + i] * kv.k[l][j * kv.kDim + kvh * hd + i];
+      sc.push(d / Math.sqrt(hd));
+    }
+    const m = Math.max(...sc);
+    let sum = 0;
+    for (const s of sc) sum += Math.exp(s - m);
+    for (let j = 0; j <= pos; j++) {
+      const w = Math.exp(sc[j] - m) / sum;
+      for (let d = 0; d < hdv; d++) out[h * hdv + d] += w * kv.v[l][j * kv.vDim + kvh * hdv + d];
+    }
+  }
+  return out;
+}
+
+const CASES: Array<{ nHead: number; nHeadKv: number; hd: number; hdv: number; type: KVCacheType }> = [
+  { nHead: 9, nHeadKv: 3, hd: 64, hdv: 64, type: "f16" },
+  { nHead: 4, nHeadKv: 4, hd: 32, hdv: 16, type: "f16" },
+  { nHead: 6, nHeadKv: 2, hd: 8, hdv: 8, type: "f32" },
+  { nHead: 2, nHeadKv: 1, hd: 128, hdv: 128, type: "f32" },
+];
+
+for (const { nHead, nHeadKv, hd, hdv, type } of CASES) {
+  test(`attention ${type} (${nHead}/${nHeadKv} heads, ${hd}/${hdv}): SIMD == scalar twin == TS, ≈ float64`, () => {
+    const r = rng(nHead * 1000 + hd * 7 + (type === "f16" ? 1 : 2));
+    const c = { nHead, nHeadKv, headDim: hd, headDimV: hdv } as ModelConfig;
+    const kDim = nHeadKv * hd;
+    const vDim = nHeadKv * hdv;
+    const simd = new Kernels({ threads: 1 });
+    const twin = new Kernels({ threads: 1, generic: true });
+    const threaded = new Kernels({ threads: 2 });
+    const noFma = new Kernels({ threads: 1, fma: false }); // the f64 emulation of the FMA
+    const nLayers = 2;
+    const caches = Array.from({ length: 5 }, () => new KVCache(nLayers, kDim, vDim, 4096, type, 8));
+    caches[4].attach(noFma.mem);
+    caches[0].attach(simd.mem);
+    caches[1].attach(twin.mem);
+    caches[3].attach(threaded.mem);
+    const scratch = new Scratch();
+    let pos0 = 0;
+    // chunks: a prefill, single tokens, a chunk again; scores spread wide enough that the
+    // running max changes often, and some tiny values (fp16 subnormals) in the values
+    for (const nTok of [13, 1, 1, 40, 1, 7]) {
+      const amp = 0.5 + r() * 3;
+      const q = new Float32Array(nTok * nHead * hd).map(() => (r() * 2 - 1) * amp);
+      const k = new Float32Array(nTok * kDim).map(() => (r() * 2 - 1) * amp);
+      const v = new Float32Array(nTok * vDim).map(() => (r() < 0.05 ? (r() - 0.5) * 1e-5 : (r() * 2 - 1) * 2));
+      const outs: Float32Array[] = [];
+      for (const [i, kv] of caches.entries()) {
+        kv.reserve(pos0 + nTok);
+        const out = new Float32Array(nTok * nHead * hdv);
+        for (let l = 0; l < nLayers; l++) {
+          kv.write(l, pos0, nTok, k, v, 0);
+          if (i === 2) attendChunk(c, q, out, 0, nTok, pos0, kv, l, scratch);
+          else [simd, twin, undefined, threaded, noFma][i]!.attend(c, q, out, 0, nTok, pos0, kv.kPtr[l], kv.vPtr[l], kDim, vDim, type === "f16");
+        }
+        kv.length = pos0 + nTok;
+        outs.push(out);
+      }
+      assert.ok(bitEqual(outs[0], outs[1]), `SIMD vs scalar twin at pos0 ${pos0}`);
+      assert.ok(bitEqual(outs[0], outs[2]), `SIMD vs TypeScript at pos0 ${pos0}`);
+      assert.ok(bitEqual(outs[0], outs[3]), `1 thread vs 2 threads at pos0 ${pos0}`);
+      assert.ok(bitEqual(outs[0], outs[4]), `fused multiply-add vs its f64 emulation at pos0 ${pos0}`);
+      let num = 0;
+      let den = 0;
+      for (let t = 0; t < nTok; t++) {
+        const want = reference(c, q, t, pos0 + t, caches[2], nLayers - 1);
+        for (let i = 0; i < want.length; i++) {
+          num += (outs[0][t * nHead * hdv + i] - want[i]) ** 2;
+          den += want[i] ** 2;
+        }
+      }
+      assert.ok(num / den < (type === "f16" ? 1e-5 : 1e-12), `NMSE ${num / den}`);
+      pos0 += nTok;
+    }
+    for (const kv of caches) kv.free();
+  });
+}
+
+test("a KV cache attached to kernel memory keeps its contents, grows there and gives blocks back", () => {
+  const k = new Kernels({ threads: 1 });
+  const kv = new KVCache(2, 4, 4, 100, "f16", 4);
+  const row = Float32Array.of(1 / 3, 2, -3, 4);
+  kv.write(1, 2, 1, row, row, 0);
+  kv.length = 3;
+  kv.attach(k.mem);
+  assert.deepEqual([...kv.k[1].subarray(8, 12)], [...row].map((x) => Math.f16round(x)));
+  kv.reserve(50);
+  assert.equal(kv.capacity, 64);
+  assert.deepEqual([...kv.v[1].subarray(8, 12)], [...row].map((x) => Math.f16round(x)));
+  assert.ok(kv.k[1].buffer instanceof SharedArrayBuffer);
+  assert.equal(kv.kPtr[1], kv.k[1].byteOffset);
+  const used = k.mem.used;
+  kv.free();
+  const again = new KVCache(2, 4, 4, 100, "f16", 64);
+  again.attach(k.mem);
+  assert.equal(k.mem.used, used, "the freed block is reused");
+});
