@@ -11,17 +11,8 @@ import { attendChunk } from "../../src/engine/attention.ts";
 import { KVCache, type KVCacheType } from "../../src/engine/kv-cache.ts";
 import type { ModelConfig } from "../../src/engine/model-config.ts";
 import { Scratch } from "../../src/engine/ops.ts";
+import { mulberry32 as rng } from "../helpers/random.ts";
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function bitEqual(a: Float32Array, b: Float32Array): boolean {
   const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);

@@ -11,17 +11,8 @@ import { Kernels } from "../../src/kernels/index.ts";
 import { addBlockMinCorrection, hasBlockMin, matmulInputKind, q8_1SumCorrection, roundMatmulInput } from "../../src/engine/matmul-input.ts";
 import { matmul, MATMUL_ROW_BLOCK } from "../../src/engine/ops.ts";
 import { makeQTensor } from "../../src/engine/qtensor.ts";
+import { mulberry32 as rng } from "../helpers/random.ts";
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function nmse(got: Float32Array, want: Float64Array): number {
   let num = 0;
