@@ -6,6 +6,7 @@
 // as in llama.cpp — or to <0xXX> tokens for raw-UTF-8 BPE such as Gemma 4).
 
 import { PriorityQueue } from "./priority-queue.ts";
+import { symbolList } from "./symbol-list.ts";
 import { utf8Encode } from "./unicode.ts";
 import { NO_TOKEN, type Vocab } from "./vocab.ts";
 
@@ -38,22 +39,7 @@ export function bpeTokenizeWord(vocab: Vocab, word: string, byteEncode: boolean,
     }
   }
 
-  const start: number[] = [];
-  const len: number[] = [];
-  for (let i = 0; i < word.length; ) {
-    const c = word.charCodeAt(i);
-    const n = c >= 0xd800 && c <= 0xdbff && i + 1 < word.length ? 2 : 1;
-    start.push(i);
-    len.push(n);
-    i += n;
-  }
-  const count = start.length;
-  const prev = new Int32Array(count);
-  const next = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < count ? i + 1 : -1;
-  }
+  const { count, start, len, prev, next } = symbolList(word);
 
   const queue = new PriorityQueue<Bigram>(before);
   const addBigram = (left: number, right: number) => {

@@ -8,6 +8,7 @@
 // llama.cpp compares byte lengths, which is equivalent (both grow monotonically with the range).
 
 import { PriorityQueue } from "./priority-queue.ts";
+import { symbolList } from "./symbol-list.ts";
 import { utf8Encode } from "./unicode.ts";
 import { NO_TOKEN, type Vocab } from "./vocab.ts";
 
@@ -22,24 +23,8 @@ interface Bigram {
 const before = (a: Bigram, b: Bigram) => a.score > b.score || (a.score === b.score && a.left < b.left);
 
 export function spmTokenize(vocab: Vocab, text: string, output: number[]): void {
-  // split into characters (codepoints)
-  const start: number[] = [];
-  const len: number[] = [];
-  for (let i = 0; i < text.length; ) {
-    const c = text.charCodeAt(i);
-    const n = c >= 0xd800 && c <= 0xdbff && i + 1 < text.length ? 2 : 1;
-    start.push(i);
-    len.push(n);
-    i += n;
-  }
-  const count = start.length;
+  const { count, start, len, prev, next } = symbolList(text);
   if (count === 0) return;
-  const prev = new Int32Array(count);
-  const next = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < count ? i + 1 : -1;
-  }
 
   const queue = new PriorityQueue<Bigram>(before);
   const revMerge = new Map<string, readonly [number, number]>();
