@@ -121,6 +121,15 @@ export class Sampler {
     this.rng = new Xoshiro128(this.seed);
   }
 
+  /**
+   * Puts the RNG where it would be after `n` earlier sample() calls (each draws exactly one number
+   * when temperature > 0, none when greedy): a sequence replayed elsewhere samples on exactly.
+   */
+  skip(n: number): void {
+    if (this.options.temperature <= 0) return;
+    for (let i = 0; i < n; i++) this.rng.next();
+  }
+
   /** Picks the next token from logits (n_vocab), given the tokens so far. Does not modify logits. */
   sample(logits: Float32Array, history: readonly number[] = []): number {
     const n = logits.length;

@@ -51,8 +51,11 @@ export function createTokenSampler(p: SamplingParams): Sampler {
 export class SequenceSamplers {
   private readonly seqs = new Map<number, { sampler: Sampler; logprobs: number | null; generated: number[] }>();
 
-  set(seq: number, params: SamplingParams, logprobs: number | null): void {
-    this.seqs.set(seq, { sampler: createTokenSampler(params), logprobs, generated: [] });
+  /** `generated`: tokens the sequence already produced elsewhere (a replay): history and RNG continue after them. */
+  set(seq: number, params: SamplingParams, logprobs: number | null, generated: readonly number[] = []): void {
+    const sampler = createTokenSampler(params);
+    sampler.skip(generated.length);
+    this.seqs.set(seq, { sampler, logprobs, generated: [...generated] });
   }
 
   has(seq: number): boolean {
@@ -75,6 +78,10 @@ export class SequenceSamplers {
 
   delete(seq: number): void {
     this.seqs.delete(seq);
+  }
+
+  clear(): void {
+    this.seqs.clear();
   }
 }
 

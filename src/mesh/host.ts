@@ -1,10 +1,20 @@
 // The mesh host (`llmesh serve --mesh`): stage 0 and the API. Accepts workers that prove the mesh
 // secret and hold the same model file, measures the links (libp2p ping, host ↔ worker and worker →
 // worker), places layers with the planner (src/planner: measured per-layer times, memory, RTTs; the
-// host is stage 0; `--split` overrides),
-// has the stages load downstream-first, then serves a PipelineBackend: one FORWARD per scheduler
-// step goes down the ring, the last stage samples and sends the token ids straight back (N one-way
-// hops); up to N steps (micro-batches of different sequences) are in flight at once.
+// host is stage 0; `--split` overrides), has the stages load downstream-first, then serves a
+// PipelineBackend: one FORWARD per scheduler step goes down the ring, the last stage samples and sends
+// the token ids straight back (N one-way hops); up to N steps are in flight at once.
+//
+// Membership (failover): a worker is gone when its control link closes, when it stays silent past the
+// liveness limit (liveness.ts), when it sends a malformed frame (to us, or to the next stage, which
+// reports a FAULT), or when sending to it fails. It is quarantined (its links closed) and the host
+// re-plans over the peers left (spares included), assigns the new ranges with a new epoch, and resumes
+// the PipelineBackend on the new ring, which replays every live sequence (see pipeline-backend.ts). A
+// peer that joins later is measured and kept as a spare unless the planner says switching pays
+// (shouldReplan); then the mesh drains between steps and switches. A worker that leaves (LEAVE) is
+// drained off the same way before it gets BYE. While no placement can hold the model, steps wait
+// `recoveryTimeoutMs` and then fail with 503. The head itself is not replicated: if it dies, clients
+// lose their connections and workers stop (see README, Mesh → failover).
 import { basename } from "node:path";
 import type { ModelBackend } from "../gateway/backend.ts";
 import { LocalBackend } from "../gateway/local-backend.ts";
@@ -13,12 +23,16 @@ import { readModelConfig } from "../engine/model-config.ts";
 import { Codec, codecName } from "./codecs.ts";
 import { acceptHandshake, dialHandshake } from "./handshake.ts";
 import { encodeInvite, type Invite } from "./identity.ts";
+import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from "./liveness.ts";
+import type { MeshEvent, MeshEventType, MeshStatus, PlacementStatus } from "./mesh-status.ts";
 import { measureCapacity, type StageCapacity } from "./placement.ts";
-import { evaluatePlacement, plan, profileFromGGUF, type Cluster, type Link, type ModelProfile, type Plan, type PlanOptions } from "../planner/index.ts";
+import { evaluatePlacement, plan, profileFromGGUF, shouldReplan, type Cluster, type Link, type ModelProfile, type Plan, type PlanOptions } from "../planner/index.ts";
 import { CONTROL_PROTOCOL, decodeJson, encodeJson, kindName, MsgKind, PROTOCOL_VERSION, readHeader, STAGE_PROTOCOL, type Assign, type JoinInfo } from "./stage-protocol.ts";
 import type { StageStatsSnapshot } from "./stage-stats.ts";
-import { PipelineBackend } from "./pipeline-backend.ts";
+import { PipelineBackend, type Ring } from "./pipeline-backend.ts";
 import type { StageLink, Transport } from "./transport.ts";
+
+export type { MeshEvent, MeshStatus, PlacementStatus } from "./mesh-status.ts";
 
 export interface HostOptions {
   transport: Transport;
@@ -28,7 +42,7 @@ export interface HostOptions {
   /** Workers to wait for before placing layers. */
   peers: number;
   codec?: Codec;
-  /** Layers per stage (host first); default proportional to capacity. */
+  /** Layers per stage (host first); default proportional to capacity. Used for the first placement only. */
   split?: number[];
   maxContext?: number;
   /** Streams the placement is planned for (the gateway's max batch); default 8. */
@@ -41,7 +55,17 @@ export interface HostOptions {
   enginePath?: "fast" | "reference";
   /** Compute threads for stage 0's engine (default: the number of cores). */
   threads?: number;
+  /** Memory this peer offers for weights and KV (bytes; default: the machine's free memory). */
+  memoryBytes?: number;
+  /** Failure detection (default: a beat every 250 ms, dead after 4 missed). */
+  liveness?: LivenessOptions;
+  /** How long steps wait for a ring while none can be built, ms (default 30 s); then 503. */
+  recoveryTimeoutMs?: number;
+  /** A joiner replaces the running placement only when the planner predicts at least this gain (default 0.1). */
+  replanThreshold?: number;
   log?: (msg: string) => void;
+  /** Every membership event (join, leave, death, re-plan, replay…), for metrics. */
+  onEvent?: (e: MeshEvent) => void;
 }
 
 interface WorkerPeer {
@@ -49,60 +73,19 @@ interface WorkerPeer {
   info: JoinInfo;
   control: StageLink;
   range?: { start: number; end: number };
-  ready: boolean;
+  /** "spare": joined, holds no layers; "leaving": asked to leave; "gone": dead or left. */
+  state: "spare" | "stage" | "leaving" | "gone";
   rttMs?: number;
   stats?: StageStatsSnapshot;
   rssBytes?: number;
-  waiters: Map<number, (f: Uint8Array) => void>;
-}
-
-/** How the layers were placed and what the planner predicts for it, beside what is measured. */
-export interface PlacementStatus {
-  source: "planner" | "--split";
-  objective: "interactive" | "batch";
-  /** Link bandwidth assumed by the planner (bytes/s); RTTs are measured. */
-  assumedBytesPerSec: number;
-  /** One stream, one token: Σ stage compute + Σ hops (ms). */
-  predictedMsPerToken: number;
-  /** Measured: mean time of single-token steps (one stream decoding alone) at stage 0, ring included; else of all steps. */
-  measuredMsPerToken?: number;
-  measuredFrom?: "single-token steps" | "all steps";
-  predictedTokPerSec: number;
-  stages: Array<{ peer: string; predictedMsPerToken: number }>;
-  hops: Array<{ from: string; to: string; rttMs: number; predictedMs: number }>;
-  notes: string[];
-}
-
-export interface MeshStatus {
-  protocolVersion: number;
-  ready: boolean;
-  phase: string;
-  codec: string;
-  model: string;
-  fingerprint: string;
-  expectedPeers: number;
-  placement?: PlacementStatus;
-  /** Steps in flight at most so far, and bytes the last stage sent back per step. */
-  pipeline?: { maxInFlight: number; replyBytesPerStep: number };
-  stages: Array<{
-    index: number;
-    peer: string;
-    name: string;
-    role: "host" | "worker";
-    range?: { start: number; end: number };
-    rttMs?: number;
-    msPerLayer: number;
-    freeMemoryBytes: number;
-    /** Resident memory of the peer's process (bytes): its share of the weights plus its KV, not the whole model. */
-    rssBytes?: number;
-    stats?: StageStatsSnapshot;
-  }>;
+  waiters: Map<number, (f: Uint8Array | undefined) => void>;
 }
 
 export class MeshHost {
   private readonly o: HostOptions;
   readonly invite: string;
-  private readonly workers: WorkerPeer[] = [];
+  /** Every joined, live worker; ring order = the order of the `stage` ones. */
+  private workers: WorkerPeer[] = [];
   private phase = "waiting for peers";
   private readonly hostCap: StageCapacity;
   private hostRange: { start: number; end: number } | undefined;
@@ -111,11 +94,25 @@ export class MeshHost {
   readonly backend: Promise<ModelBackend>;
   private resolveBackend!: (b: ModelBackend) => void;
   private rejectBackend!: (e: Error) => void;
-  private pingTimer: NodeJS.Timeout | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
+  private readonly liveness: Liveness;
   private reqId = 1;
   private readonly nLayer: number;
   private readonly profile: ModelProfile;
   private placementStatus: PlacementStatus | undefined;
+  private current: Plan | undefined;
+  private epoch = 0;
+  /** Measured links (RTTs), kept across re-plans; keyed "from>to". */
+  private readonly links = new Map<string, Link>();
+  /** Re-plans run one at a time; `again` asks for one more after the running one. */
+  private reconfiguring: Promise<void> | undefined;
+  private again: { reason: string; drain: boolean } | undefined;
+  private formed = false;
+  private closing = false;
+  /** When the ring went down (failover), for the recovery time. */
+  private downSince: number | undefined;
+  private readonly events: Partial<Record<MeshEventType, number>> = {};
+  private worstRecoveryMs = 0;
 
   private constructor(o: HostOptions) {
     this.o = o;
@@ -124,10 +121,11 @@ export class MeshHost {
       const cfg = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
       this.nLayer = cfg.nLayer;
       this.profile = profileFromGGUF(gguf);
-      this.hostCap = measureCapacity(gguf, o.threads);
+      this.hostCap = measureCapacity(gguf, o.threads, o.memoryBytes);
     } finally {
       gguf.close();
     }
+    this.liveness = new Liveness(o.liveness ?? DEFAULT_LIVENESS);
     const inv: Invite = { v: 1, addrs: o.transport.addresses(), secret: Buffer.from(o.secret).toString("hex"), fp: o.fingerprint, model: basename(o.modelPath) };
     this.invite = encodeInvite(inv);
     this.backend = new Promise((res, rej) => {
@@ -142,9 +140,9 @@ export class MeshHost {
     await o.transport.handle(CONTROL_PROTOCOL, (link) => {
       void h.acceptWorker(link);
     });
-    h.pingTimer = setInterval(() => h.pingAll(), 2000);
-    h.pingTimer.unref();
-    if (o.peers === 0) void h.formMesh();
+    h.beatTimer = setInterval(() => h.beat(), h.liveness.options.beatMs);
+    h.beatTimer.unref();
+    if (o.peers === 0) h.requestReconfigure("the first placement", false);
     return h;
   }
 
@@ -152,8 +150,22 @@ export class MeshHost {
     this.o.log?.(m);
   }
 
+  private event(e: MeshEvent): void {
+    this.events[e.type] = (this.events[e.type] ?? 0) + 1;
+    this.o.onEvent?.(e);
+  }
+
   private hs() {
     return { secret: this.o.secret, fingerprint: this.o.fingerprint, peer: this.o.transport.peerId };
+  }
+
+  private get live(): WorkerPeer[] {
+    return this.workers.filter((w) => w.state !== "gone");
+  }
+
+  /** Workers holding layers, in ring order (stage 1 first). */
+  private get stages(): WorkerPeer[] {
+    return this.ringPeers.filter((w) => w.state !== "gone" && w.range);
   }
 
   private async acceptWorker(link: StageLink): Promise<void> {
@@ -163,30 +175,42 @@ export class MeshHost {
       this.log(`refused ${link.remotePeer}: ${(err as Error).message}`);
       return;
     }
-    const f = await link.next();
+    const f = await link.next().catch(() => undefined);
     if (!f || readHeader(f).kind !== MsgKind.JOIN) {
       link.close();
       return;
     }
     const info = decodeJson<JoinInfo>(f);
-    if (this.workers.length >= this.o.peers) {
-      await link.send(encodeJson(MsgKind.REFUSE, { reason: "the mesh is complete (no stage left to assign)", code: "state" })).catch(() => {});
+    if (this.closing) {
       link.close();
       return;
     }
-    const w: WorkerPeer = { peer: link.remotePeer, info, control: link, ready: false, waiters: new Map() };
+    const prev = this.workers.find((w) => w.peer === link.remotePeer && w.state !== "gone");
+    if (prev) this.markGone(prev, "it joined again (a restart)", "death");
+    const w: WorkerPeer = { peer: link.remotePeer, info, control: link, state: "spare", waiters: new Map() };
     this.workers.push(w);
-    this.log(`peer ${w.peer} (${info.name}) joined: ${info.msPerLayer.toFixed(3)} ms/layer/token, ${(info.freeMemoryBytes / 2 ** 30).toFixed(1)} GiB free (${this.workers.length}/${this.o.peers})`);
+    this.liveness.heard(w.peer);
+    this.log(`peer ${w.peer} (${info.name}) joined: ${info.msPerLayer.toFixed(3)} ms/layer/token, ${(info.freeMemoryBytes / 2 ** 30).toFixed(1)} GiB free (${this.live.length}/${this.o.peers})`);
+    this.event({ type: "join", peer: w.peer });
     void this.controlLoop(w);
-    if (this.workers.length === this.o.peers) void this.formMesh();
+    if (!this.formed) {
+      if (this.live.length >= this.o.peers) this.requestReconfigure("the first placement", false);
+    } else if (!this.pipeline || this.pipeline.isPaused || this.phase !== "ready") {
+      // No working ring (or one being rebuilt): the joiner may be what is missing.
+      this.requestReconfigure(`peer ${w.peer} joined while the mesh is ${this.phase}`, false);
+    } else {
+      void this.considerJoiner(w);
+    }
   }
 
   private async controlLoop(w: WorkerPeer): Promise<void> {
-    let why = "closed";
+    let why = "its connection closed";
     try {
       for (;;) {
         const f = await w.control.next();
         if (!f) break;
+        if (w.state === "gone") return;
+        this.liveness.heard(w.peer);
         const h = readHeader(f);
         if (h.kind === MsgKind.RESULT || h.kind === MsgKind.TOKENS) this.pipeline?.onReply(f);
         else if (h.kind === MsgKind.ERROR) {
@@ -201,101 +225,300 @@ export class MeshHost {
           w.waiters.get(h.step)?.(f);
         } else if (h.kind === MsgKind.PROBED) {
           w.waiters.get(h.step)?.(f);
+        } else if (h.kind === MsgKind.LEAVE) {
+          void this.onLeave(w);
+        } else if (h.kind === MsgKind.FAULT) {
+          const { peer, message } = decodeJson<{ peer: string; message: string }>(f);
+          const bad = this.workers.find((x) => x.peer === peer && x.state !== "gone");
+          if (bad) this.markGone(bad, `it sent a malformed frame to ${w.peer} (${message})`, "quarantine");
         } else throw new Error(`unexpected ${kindName(h.kind)} on a control link`);
       }
     } catch (err) {
-      why = (err as Error).message;
+      why = `its control link failed: ${(err as Error).message}`;
     }
-    this.log(`peer ${w.peer} left (${why})`);
-    w.ready = false;
-    this.pipeline?.failAll(`mesh stage ${w.peer} is gone (${why})`);
-    this.rejectBackend(new Error(`peer ${w.peer} left before the mesh was ready`));
-    this.phase = "degraded: a stage left";
+    if (w.state !== "gone") this.markGone(w, why, "death");
   }
 
-  private pingAll(): void {
-    for (const w of this.workers) w.control.send(encodeJson(MsgKind.PING, { t: performance.now() })).catch(() => {});
+  /** Takes a peer out of the mesh for good (dead, quarantined or left) and re-plans if it held layers. */
+  private markGone(w: WorkerPeer, why: string, type: "death" | "quarantine" | "leave"): void {
+    if (w.state === "gone") return;
+    const held = w.range !== undefined && (w.state === "stage" || w.state === "leaving");
+    w.state = "gone";
+    this.liveness.forget(w.peer);
+    for (const r of w.waiters.values()) r(undefined);
+    w.waiters.clear();
+    if (type !== "leave") w.control.send(encodeJson(MsgKind.BYE, { reason: why })).catch(() => {});
+    w.control.close();
+    this.workers = this.workers.filter((x) => x !== w);
+    this.log(`peer ${w.peer} (${w.info.name}) ${type === "leave" ? "left" : type === "quarantine" ? "quarantined" : "is gone"}: ${why}`);
+    this.event({ type, peer: w.peer, reason: why });
+    if (this.closing) return;
+    if (!this.formed) {
+      this.rejectBackend(new Error(`peer ${w.peer} left before the mesh was ready`));
+      this.phase = "failed: a peer left before the mesh was ready";
+      return;
+    }
+    if (held) {
+      if (this.pipeline && !this.pipeline.isPaused) {
+        this.pipeline.suspend();
+        this.downSince = performance.now();
+      }
+      this.phase = `recovering: ${w.peer} ${type === "leave" ? "left" : "is gone"}`;
+      this.requestReconfigure(`peer ${w.peer} ${type === "leave" ? "left" : "is gone"} (${why})`, false);
+    }
   }
 
-  private async formMesh(): Promise<void> {
+  private async onLeave(w: WorkerPeer): Promise<void> {
+    if (w.state === "gone") return;
+    this.log(`peer ${w.peer} (${w.info.name}) is leaving: moving its layers off`);
+    if (w.state === "spare" || !w.range) {
+      await w.control.send(encodeJson(MsgKind.BYE, { reason: "leave granted" })).catch(() => {});
+      this.markGone(w, "it asked to leave", "leave");
+      return;
+    }
+    w.state = "leaving";
+    this.requestReconfigure(`peer ${w.peer} is leaving`, true);
+  }
+
+  /** Heartbeat: PING every peer; declare dead those silent past the limit (allowing for their work in flight). */
+  private beat(): void {
+    for (const w of this.live) w.control.send(encodeJson(MsgKind.PING, { t: performance.now() })).catch(() => {});
+    // Let the replies already received be read before judging (setImmediate runs after I/O).
+    setImmediate(() => {
+      const tokens = this.pipeline?.tokensInFlight ?? 0;
+      const dead = this.liveness.check((peer) => {
+        const w = this.workers.find((x) => x.peer === peer);
+        if (!w?.range || tokens === 0) return 0;
+        // A generous allowance: 4× the measured per-token compute of its layers for every token in flight.
+        return 4 * tokens * w.info.msPerLayer * (w.range.end - w.range.start);
+      });
+      for (const peer of dead) {
+        const w = this.workers.find((x) => x.peer === peer);
+        if (w) this.markGone(w, `silent for ${Math.round(this.liveness.silentMs(peer) ?? 0)} ms (${this.liveness.options.missBeats} missed beats)`, "death");
+      }
+    });
+  }
+
+  /** A joiner after the first placement: kept as a spare unless the planner says switching pays. */
+  private async considerJoiner(w: WorkerPeer): Promise<void> {
     try {
-      const nStages = this.workers.length + 1;
-      this.phase = "measuring links";
       const cluster = await this.measureCluster();
-      const opts: Partial<PlanOptions> = {
-        stages: nStages, firstPeer: this.o.transport.peerId, codec: codecName(this.o.codec ?? Codec.F32) as PlanOptions["codec"], batch: this.o.batch ?? 8,
-        contextTokens: this.o.maxContext && this.o.maxContext > 0 ? this.o.maxContext : 512, keepGroups: false, maxHopSec: Infinity, objective: this.o.objective ?? "interactive",
-      };
-      let ranges: Array<{ start: number; end: number }> = [];
+      if (w.state !== "spare" || !this.current) return;
+      const running = [{ peer: this.o.transport.peerId, ...this.hostRange! }, ...this.stages.map((s) => ({ peer: s.peer, ...s.range! }))];
+      let current: Plan | null = null;
+      try {
+        current = evaluatePlacement(this.profile, cluster, running, this.planOptions());
+      } catch {
+        current = null;
+      }
+      const candidate = this.bestPlan(cluster, this.live.length + 1);
+      if (shouldReplan(current, candidate, this.o.replanThreshold ?? 0.1)) {
+        this.requestReconfigure(`peer ${w.peer} joined and the planner predicts ${fmtCost(candidate)} instead of ${current ? fmtCost(current) : "an invalid placement"}`, true);
+      } else {
+        this.log(`peer ${w.peer} kept as a spare: the planner predicts no gain worth a switch (${current ? fmtCost(current) : "?"} now, ${fmtCost(candidate)} with it)`);
+      }
+    } catch (err) {
+      this.log(`could not evaluate joiner ${w.peer}: ${(err as Error).message}`);
+    }
+  }
+
+  private planOptions(stages?: number): Partial<PlanOptions> {
+    return {
+      ...(stages !== undefined ? { stages } : {}), firstPeer: this.o.transport.peerId, codec: codecName(this.o.codec ?? Codec.F32) as PlanOptions["codec"], batch: this.o.batch ?? 8,
+      contextTokens: this.o.maxContext && this.o.maxContext > 0 ? this.o.maxContext : 512, keepGroups: false, maxHopSec: Infinity, objective: this.o.objective ?? "interactive",
+    };
+  }
+
+  /** The better of: every live peer a stage, and the planner's own choice of stage count. */
+  private bestPlan(cluster: Cluster, nAll: number): Plan {
+    let all: Plan | undefined;
+    try {
+      all = plan(this.profile, cluster, this.planOptions(Math.min(nAll, this.nLayer)));
+    } catch {
+      all = undefined;
+    }
+    const free = (() => {
+      try {
+        return plan(this.profile, cluster, this.planOptions());
+      } catch (err) {
+        if (all) return undefined;
+        throw err;
+      }
+    })();
+    if (!all) return free!;
+    if (!free) return all;
+    return free.cost < all.cost * (1 - 0.05) ? free : all;
+  }
+
+  private requestReconfigure(reason: string, drain: boolean): void {
+    if (this.closing) return;
+    if (this.reconfiguring) {
+      this.again = { reason: this.again ? `${this.again.reason}; ${reason}` : reason, drain: (this.again?.drain ?? true) && drain };
+      return;
+    }
+    this.reconfiguring = this.reconfigure(reason, drain).finally(() => {
+      this.reconfiguring = undefined;
+      const a = this.again;
+      this.again = undefined;
+      if (a) this.requestReconfigure(a.reason, a.drain);
+    });
+  }
+
+  /**
+   * Places the layers over the live peers and brings the new ring up: plan, ASSIGN downstream-first
+   * (new epoch), stage 0's own range, the link to stage 1, then resume the backend (which replays).
+   * drain: a planned switch (join, leave): let the steps in flight finish on the old ring first.
+   */
+  private async reconfigure(reason: string, drain: boolean): Promise<void> {
+    const first = !this.formed;
+    const t0 = performance.now();
+    try {
+      this.phase = first ? "measuring links" : `re-planning: ${reason}`;
+      const cluster = await this.measureCluster();
+      const candidates = this.live.filter((w) => w.state !== "leaving");
+      const ids = [this.o.transport.peerId, ...candidates.map((w) => w.peer)];
+      const sub: Cluster = { peers: cluster.peers.filter((p) => ids.includes(p.id)), links: cluster.links.filter((l) => ids.includes(l.from) && ids.includes(l.to)) };
       let chosen: Plan | undefined;
-      if (this.o.split) {
+      let ranges: Array<{ peer: string; start: number; end: number }>;
+      if (first && this.o.split) {
         const split = this.o.split;
-        if (split.length !== nStages || split.reduce((a, b) => a + b, 0) !== this.nLayer || split.some((x) => !Number.isInteger(x) || x < 1)) {
-          throw new Error(`layer split ${split.join(",")} does not fit ${nStages} stages and ${this.nLayer} layers`);
+        if (split.length !== ids.length || split.reduce((a, b) => a + b, 0) !== this.nLayer || split.some((x) => !Number.isInteger(x) || x < 1)) {
+          throw new Error(`layer split ${split.join(",")} does not fit ${ids.length} stages and ${this.nLayer} layers`);
         }
         let s = 0;
-        for (const k of split) {
-          ranges.push({ start: s, end: s + k });
-          s += k;
-        }
-        const ids = [this.o.transport.peerId, ...this.workers.map((w) => w.peer)];
+        ranges = split.map((k, i) => ({ peer: ids[i], start: s, end: (s += k) }));
         try {
-          chosen = evaluatePlacement(this.profile, cluster, ranges.map((r, i) => ({ peer: ids[i], ...r })), opts);
+          chosen = evaluatePlacement(this.profile, sub, ranges, this.planOptions());
         } catch (err) {
           this.log(`placement (--split): no prediction: ${(err as Error).message}`);
         }
       } else {
-        chosen = plan(this.profile, cluster, opts);
-        // Ring order: the planner's (the host first); workers follow it.
-        const order = chosen.placement.slice(1).map((st) => this.workers.find((w) => w.peer === st.peer)!);
-        this.workers.splice(0, this.workers.length, ...order);
-        ranges = chosen.placement.map((st) => ({ start: st.start, end: st.end }));
+        try {
+          chosen = first ? plan(this.profile, sub, this.planOptions(ids.length)) : this.bestPlan(sub, ids.length);
+        } catch (err) {
+          throw new Error(`no placement over the ${ids.length} peer(s) left can hold the model: ${(err as Error).message}`);
+        }
+        ranges = chosen.placement.map((st) => ({ peer: st.peer, start: st.start, end: st.end }));
       }
-      if (chosen) {
-        const p = chosen.prediction;
-        this.placementStatus = {
-          source: this.o.split ? "--split" : "planner", objective: this.o.objective ?? "interactive", assumedBytesPerSec: this.linkBytesPerSec, predictedMsPerToken: p.decodeTokenSec * 1000, predictedTokPerSec: p.throughputTokPerSec,
-          stages: p.stages.map((st) => ({ peer: st.peer, predictedMsPerToken: st.decodeSec * 1000 })),
-          hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, predictedMs: h.tokenSec * 1000 })),
-          notes: chosen.notes,
-        };
-        this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${opts.batch} streams`);
+      if (drain && this.pipeline && !this.pipeline.isPaused) {
+        this.phase = `switching placement: ${reason}`;
+        await this.pipeline.pause(30_000);
+        this.downSince = performance.now();
       }
-      this.phase = "loading stages";
-      this.log(`placement: ${ranges.map((r, i) => `stage ${i} [${r.start}, ${r.end})`).join(", ")}`);
+      const epoch = ++this.epoch;
+      const ring = ranges.slice(1).map((r) => this.workers.find((w) => w.peer === r.peer)!);
+      this.phase = first ? "loading stages" : `loading stages (epoch ${epoch})`;
+      this.log(`placement (epoch ${epoch}): ${ranges.map((r, i) => `stage ${i} [${r.start}, ${r.end})${i > 0 ? ` on ${ring[i - 1].info.name}` : ""}`).join(", ")}`);
       const codec = this.o.codec ?? Codec.F32;
       const maxContext = this.o.maxContext ?? 0;
       // Downstream stages load first.
-      for (let i = this.workers.length - 1; i >= 0; i--) {
-        const w = this.workers[i];
-        const next = i + 1 < this.workers.length ? this.workers[i + 1].info.addrs : [];
-        const a: Assign = { range: ranges[i + 1], codec, maxContext, next, stageIndex: i + 1, nStages: ranges.length };
-        const reply = new Promise<Uint8Array>((res) => w.waiters.set(0, res));
-        await w.control.send(encodeJson(MsgKind.ASSIGN, a));
+      for (let i = ring.length - 1; i >= 0; i--) {
+        const w = ring[i];
+        const next = i + 1 < ring.length ? ring[i + 1].info.addrs : [];
+        const a: Assign = { range: { start: ranges[i + 1].start, end: ranges[i + 1].end }, codec, maxContext, next, stageIndex: i + 1, nStages: ranges.length, epoch };
+        const reply = new Promise<Uint8Array | undefined>((res) => w.waiters.set(0, res));
+        await w.control.send(encodeJson(MsgKind.ASSIGN, a)).catch(() => {});
         const f = await reply;
         w.waiters.delete(0);
-        if (readHeader(f).kind !== MsgKind.READY) throw new Error(`peer ${w.peer} failed to load layers [${a.range.start}, ${a.range.end}): ${String(decodeJson(f).message)}`);
+        if (!f) throw new Error(`peer ${w.peer} went away while loading layers [${a.range.start}, ${a.range.end})`);
+        if (readHeader(f).kind !== MsgKind.READY) {
+          const msg = String(decodeJson(f).message);
+          this.markGone(w, `it could not load layers [${a.range.start}, ${a.range.end}): ${msg}`, "quarantine");
+          throw new Error(`peer ${w.peer} failed to load layers [${a.range.start}, ${a.range.end}): ${msg}`);
+        }
         w.range = a.range;
-        w.ready = true;
+        if (w.state === "spare") w.state = "stage";
       }
-      this.hostRange = ranges[0];
-      const local = LocalBackend.load({
-        path: this.o.modelPath, range: ranges[0], enginePath: this.o.enginePath ?? "fast", ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}),
+      // Peers left out of this placement become spares (a leaving one is let go below).
+      for (const w of this.live) if (!ring.includes(w)) {
+        w.range = undefined;
+        if (w.state === "stage") w.state = "spare";
+      }
+      const hostRange = { start: ranges[0].start, end: ranges[0].end };
+      const sameLocal = this.pipeline && this.hostRange && this.hostRange.start === hostRange.start && this.hostRange.end === hostRange.end;
+      const local = sameLocal ? this.currentLocal! : LocalBackend.load({
+        path: this.o.modelPath, range: hostRange, enginePath: this.o.enginePath ?? "fast", ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}),
         ...(this.o.maxContext !== undefined ? { maxContext: this.o.maxContext } : {}), ...(this.o.modelId ? { id: this.o.modelId } : {}),
       });
       let down: StageLink | undefined;
-      if (this.workers.length > 0) {
-        down = await this.o.transport.dial(this.workers[0].info.addrs, STAGE_PROTOCOL);
+      if (ring.length > 0) {
+        down = await this.o.transport.dial(ring[0].info.addrs, STAGE_PROTOCOL);
         await dialHandshake(down, "stage", this.hs());
       }
-      this.pipeline = new PipelineBackend(local, down, codec, this.nLayer, ranges.length, () => this.close());
-      this.phase = "ready";
-      this.log(`mesh ready: ${ranges.length} stage(s), codec ${codecName(codec)}`);
-      this.resolveBackend(this.pipeline);
+      this.oldDown?.close();
+      this.oldDown = down;
+      this.hostRange = hostRange;
+      this.currentLocal = local;
+      this.ringPeers = ring;
+      const r: Ring = { local, down, nStages: ranges.length, epoch };
+      this.current = chosen;
+      this.setPlacementStatus(chosen, first && this.o.split ? "--split" : "planner");
+      if (!this.pipeline) {
+        this.pipeline = new PipelineBackend(r, codec, this.nLayer, {
+          ...(this.o.recoveryTimeoutMs !== undefined ? { recoveryTimeoutMs: this.o.recoveryTimeoutMs } : {}),
+          onLinkError: (ep, msg) => {
+            if (ep !== this.epoch) return;
+            const w = this.stages[0];
+            if (w) this.markGone(w, msg, "death");
+          },
+          onReplay: (seq, tokens) => this.event({ type: "replay", reason: `sequence ${seq}`, tokens, epoch: this.epoch }),
+          onClose: () => this.close(),
+        });
+        this.formed = true;
+        this.phase = "ready";
+        this.log(`mesh ready: ${ranges.length} stage(s), codec ${codecName(codec)}`);
+        this.resolveBackend(this.pipeline);
+      } else {
+        const replayedBefore = this.pipeline.replayedTokens;
+        this.pipeline.resume(r);
+        const downMs = this.downSince !== undefined ? performance.now() - this.downSince : performance.now() - t0;
+        this.downSince = undefined;
+        this.worstRecoveryMs = Math.max(this.worstRecoveryMs, downMs);
+        this.phase = "ready";
+        this.log(`re-planned (epoch ${epoch}, ${reason}): ${ranges.length} stage(s); ring down ${downMs.toFixed(0)} ms; replaying ${this.pipeline.replayedTokens - replayedBefore} token(s) so far`);
+        this.event({ type: "replan", reason, ms: downMs, epoch });
+        this.event({ type: "recovered", ms: downMs, epoch });
+      }
+      // Peers that asked to leave hold nothing now: let them go.
+      for (const w of this.workers.filter((x) => x.state === "leaving")) {
+        await w.control.send(encodeJson(MsgKind.BYE, { reason: "leave granted: your layers were moved" })).catch(() => {});
+        this.markGone(w, "it asked to leave; its layers were moved", "leave");
+      }
     } catch (err) {
-      this.phase = `failed: ${(err as Error).message}`;
-      this.rejectBackend(err as Error);
+      const msg = (err as Error).message;
+      if (first) {
+        this.phase = `failed: ${msg}`;
+        this.rejectBackend(err as Error);
+        return;
+      }
+      if (this.pipeline && !this.pipeline.isPaused) {
+        this.pipeline.suspend();
+        this.downSince ??= performance.now();
+      }
+      if (this.again) {
+        this.log(`re-plan failed (${msg}); trying again`);
+        return;
+      }
+      this.phase = `unavailable: ${msg}; waiting for peers`;
+      this.log(`re-plan failed: ${msg}`);
+      this.event({ type: "unavailable", reason: msg });
     }
+  }
+
+  private currentLocal: LocalBackend | undefined;
+  private oldDown: StageLink | undefined;
+  private ringPeers: WorkerPeer[] = [];
+
+  private setPlacementStatus(chosen: Plan | undefined, source: "planner" | "--split"): void {
+    if (!chosen) return;
+    const p = chosen.prediction;
+    this.placementStatus = {
+      source, objective: this.o.objective ?? "interactive", assumedBytesPerSec: this.linkBytesPerSec, predictedMsPerToken: p.decodeTokenSec * 1000, predictedTokPerSec: p.throughputTokPerSec,
+      stages: p.stages.map((st) => ({ peer: st.peer, predictedMsPerToken: st.decodeSec * 1000 })),
+      hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, predictedMs: h.tokenSec * 1000 })),
+      notes: chosen.notes,
+    };
+    this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${this.o.batch ?? 8} streams`);
   }
 
   private get linkBytesPerSec(): number {
@@ -316,19 +539,22 @@ export class MeshHost {
   }
 
   /**
-   * The cluster as the planner sees it: every peer's measured per-layer time and free memory; RTTs by
-   * libp2p ping, host ↔ worker from here and worker → worker from each worker (PROBE). Bandwidth is
-   * not measured: the planner assumes linkBytesPerSec.
+   * The cluster as the planner sees it: every live peer's measured per-layer time and free memory;
+   * RTTs by libp2p ping, host ↔ worker from here and worker → worker from each worker (PROBE). Links
+   * measured once are kept (a re-plan after a death must not wait for probes). Bandwidth is not
+   * measured: the planner assumes linkBytesPerSec.
    */
   private async measureCluster(): Promise<Cluster> {
     const host = this.o.transport.peerId;
     const bw = this.linkBytesPerSec;
+    const live = this.live;
     const peers = [
       { id: host, memBytes: this.hostCap.freeMemoryBytes, decodeSecPerLayer: this.hostCap.msPerLayer / 1000 },
-      ...this.workers.map((w) => ({ id: w.peer, memBytes: w.info.freeMemoryBytes, decodeSecPerLayer: w.info.msPerLayer / 1000 })),
+      ...live.map((w) => ({ id: w.peer, memBytes: w.info.freeMemoryBytes, decodeSecPerLayer: w.info.msPerLayer / 1000 })),
     ];
-    const links: Link[] = [];
-    for (const w of this.workers) {
+    const key = (a: string, b: string) => `${a}>${b}`;
+    for (const w of live) {
+      if (this.links.has(key(host, w.peer))) continue;
       let rtt: number | undefined;
       try {
         if (this.o.transport.ping) rtt = await this.o.transport.ping(w.info.addrs);
@@ -337,59 +563,63 @@ export class MeshHost {
       }
       rtt ??= (w.rttMs ?? 1) / 1000;
       w.rttMs = rtt * 1000;
-      links.push({ from: host, to: w.peer, rttSec: rtt, bytesPerSec: bw }, { from: w.peer, to: host, rttSec: rtt, bytesPerSec: bw });
+      this.links.set(key(host, w.peer), { from: host, to: w.peer, rttSec: rtt, bytesPerSec: bw });
+      this.links.set(key(w.peer, host), { from: w.peer, to: host, rttSec: rtt, bytesPerSec: bw });
     }
     await Promise.all(
-      this.workers.map(async (w) => {
-        const targets = this.workers.filter((x) => x !== w).map((x) => ({ peer: x.peer, addrs: x.info.addrs }));
+      live.map(async (w) => {
+        const targets = live.filter((x) => x !== w && !this.links.has(key(w.peer, x.peer))).map((x) => ({ peer: x.peer, addrs: x.info.addrs }));
         if (targets.length === 0) return;
         const f = await this.ask(w, MsgKind.PROBE, { targets }, 20_000);
         const rtts = f ? decodeJson<{ rttSec: Record<string, number> }>(f).rttSec : {};
         for (const t of targets) {
+          const other = live.find((x) => x.peer === t.peer);
           // Unmeasured: assume the worse of the two peers' RTTs to the host.
-          const fallback = Math.max(...[w, this.workers.find((x) => x.peer === t.peer)!].map((x) => (x.rttMs ?? 1) / 1000));
-          links.push({ from: w.peer, to: t.peer, rttSec: rtts[t.peer] ?? fallback, bytesPerSec: bw });
+          const fallback = Math.max(...[w, other].map((x) => (x?.rttMs ?? 1) / 1000));
+          this.links.set(key(w.peer, t.peer), { from: w.peer, to: t.peer, rttSec: rtts[t.peer] ?? fallback, bytesPerSec: bw });
         }
       }),
     );
-    return { peers, links };
+    const ids = new Set(peers.map((p) => p.id));
+    return { peers, links: [...this.links.values()].filter((l) => ids.has(l.from) && ids.has(l.to)) };
   }
 
   /** Peers, ranges, RTTs and per-stage timings (asks each worker for fresh stats, 1 s at most). */
   async status(): Promise<MeshStatus> {
-    await Promise.all(
-      this.workers.map(async (w) => {
-        const id = this.reqId++;
-        const got = new Promise<void>((res) => {
-          w.waiters.set(id, () => res());
-          setTimeout(res, 1000).unref();
-        });
-        await w.control.send(encodeJson(MsgKind.STATS_REQ, {}, id)).catch(() => {});
-        await got;
-        w.waiters.delete(id);
-      }),
-    );
+    await Promise.all(this.live.map((w) => this.ask(w, MsgKind.STATS_REQ, {}, 1000)));
+    const p = this.pipeline;
     return {
       protocolVersion: PROTOCOL_VERSION,
       ready: this.phase === "ready",
       phase: this.phase,
+      epoch: this.epoch,
       codec: codecName(this.o.codec ?? Codec.F32),
       model: basename(this.o.modelPath),
       fingerprint: this.o.fingerprint,
       expectedPeers: this.o.peers,
       ...(this.placementStatus ? { placement: { ...this.placementStatus, ...this.measuredPerToken() } } : {}),
-      ...(this.pipeline ? { pipeline: { maxInFlight: this.pipeline.maxInFlight, replyBytesPerStep: Math.round(this.pipeline.replyBytes / Math.max(1, this.pipeline.stats.steps)) } } : {}),
+      ...(p ? { pipeline: { maxInFlight: p.maxInFlight, replyBytesPerStep: Math.round(p.replyBytes / Math.max(1, p.stats.steps)) } } : {}),
+      failover: {
+        events: { ...this.events }, replayedSequences: p?.replayedSequences ?? 0, replayedTokens: p?.replayedTokens ?? 0, resentSteps: p?.resentSteps ?? 0,
+        worstRecoveryMs: Math.round(this.worstRecoveryMs),
+      },
       stages: [
         {
           index: 0, peer: this.o.transport.peerId, name: "host", role: "host", ...(this.hostRange ? { range: this.hostRange } : {}),
-          msPerLayer: this.hostCap.msPerLayer, freeMemoryBytes: this.hostCap.freeMemoryBytes, rssBytes: process.memoryUsage().rss, ...(this.pipeline ? { stats: this.pipeline.stats.snapshot() } : {}),
+          msPerLayer: this.hostCap.msPerLayer, freeMemoryBytes: this.hostCap.freeMemoryBytes, rssBytes: process.memoryUsage().rss, ...(p ? { stats: p.stats.snapshot() } : {}),
         },
-        ...this.workers.map((w, i) => ({
+        ...this.stages.map((w, i) => ({
           index: i + 1, peer: w.peer, name: w.info.name, role: "worker" as const, ...(w.range ? { range: w.range } : {}), ...(w.rttMs !== undefined ? { rttMs: w.rttMs } : {}),
           msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes, ...(w.rssBytes !== undefined ? { rssBytes: w.rssBytes } : {}), ...(w.stats ? { stats: w.stats } : {}),
         })),
       ],
+      spares: this.live.filter((w) => w.state === "spare").map((w) => ({ peer: w.peer, name: w.info.name, msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes })),
     };
+  }
+
+  /** Epoch, stage and spare counts (for metrics gauges; no I/O). */
+  gauges(): { epoch: number; stages: number; spares: number } {
+    return { epoch: this.epoch, stages: this.hostRange ? this.stages.length + 1 : 0, spares: this.live.filter((w) => w.state === "spare").length };
   }
 
   private measuredPerToken(): Pick<PlacementStatus, "measuredMsPerToken" | "measuredFrom"> {
@@ -401,11 +631,17 @@ export class MeshHost {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.pingTimer);
-    for (const w of this.workers) {
+    if (this.closing) return;
+    this.closing = true;
+    clearInterval(this.beatTimer);
+    for (const w of this.live) {
       await w.control.send(encodeJson(MsgKind.BYE, {})).catch(() => {});
       w.control.close();
     }
     await this.o.transport.stop().catch(() => {});
   }
+}
+
+function fmtCost(p: Plan): string {
+  return p.objective === "batch" ? `${(1 / p.cost).toFixed(1)} tok/s` : `${(p.cost * 1000).toFixed(2)} ms/token`;
 }

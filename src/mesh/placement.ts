@@ -10,7 +10,7 @@ export interface StageCapacity {
 }
 
 /** Measures this machine's compute time for one layer and one token (ms), on the model's first layer. */
-export function measureCapacity(gguf: GGUFFile, threads?: number): StageCapacity {
+export function measureCapacity(gguf: GGUFFile, threads?: number, memoryBytes?: number): StageCapacity {
   const engine = Engine.load(gguf, { range: { start: 0, end: 1 }, maxContext: 16, ...(threads !== undefined ? { threads } : {}) });
   const seq = engine.createSequence();
   engine.forward([{ seq, tokens: [1] }]); // warm-up (kernel threads, caches)
@@ -22,5 +22,7 @@ export function measureCapacity(gguf: GGUFFile, threads?: number): StageCapacity
     best = Math.min(best, performance.now() - t0);
   }
   engine.freeSequence(seq);
-  return { msPerLayer: Math.max(best, 1e-3), freeMemoryBytes: freemem() };
+  // An operator's cap (--memory) never raises the figure above what is free.
+  const free = freemem();
+  return { msPerLayer: Math.max(best, 1e-3), freeMemoryBytes: memoryBytes !== undefined ? Math.min(memoryBytes, free) : free };
 }

@@ -30,7 +30,17 @@
 // Control frames (JSON payload, UTF-8): HELLO..REFUSE above; JOIN (worker → host: capacity), ASSIGN
 // (host → worker: layer range, codec, downstream), READY, STATS_REQ/STATS, PING/PONG, BYE,
 // PROBE {targets [{peer, addrs}]} (host → worker: measure your RTT to these peers with libp2p ping,
-// before placement) / PROBED {rttSec {peer: seconds}} (same step id).
+// before placement) / PROBED {rttSec {peer: seconds}} (same step id),
+// LEAVE {} (worker → host: I am shutting down; move my layers off, then send me BYE),
+// FAULT {peer, message} (worker → host: the upstream stage `peer` sent a malformed frame on our stage
+// link; the host quarantines that peer).
+//
+// Membership changes (failover, joins, leaves): the host re-plans and sends every stage a new ASSIGN
+// with a higher `epoch`. A stage drops all its sequences, closes the stage links of the old epoch
+// (frames still in them are never acted upon), keeps its weights when its range is unchanged, and
+// answers READY. Stage 0 then replays each live sequence (its prompt plus the tokens generated so far,
+// as one prefill with SEQ_CONFIG carrying `generated`) on the new ring. Step ids keep increasing
+// across epochs, so a late reply from the old ring matches nothing.
 //
 // Data frames (binary payload):
 //
@@ -49,7 +59,8 @@
 //              stage picks this sequence's tokens. Sent by stage 0 before the sequence's first FORWARD,
 //              passed down the pipeline in order; the last stage keeps a sampler (its RNG) and the
 //              sequence's generated tokens (the penalties' history — OpenAI penalties count completion
-//              tokens only, so prompt tokens never need to travel).
+//              tokens only, so prompt tokens never need to travel). `generated` (optional): tokens the
+//              sequence already produced on an earlier ring, replayed after a re-plan.
 //   FREE       u32 n | n × u32 seq   (sequences ended; passed down the pipeline)
 //   ERROR      JSON {message}        (a step failed; passed on to stage 0, which fails the step)
 //
@@ -59,7 +70,7 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { Codec, decodeRows, encodedRowBytes, encodeRowsInto } from "./codecs.ts";
 
 /** Bumped on any incompatible change; checked at the handshake. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const CONTROL_PROTOCOL = "/llmesh/control/1.0.0";
 export const STAGE_PROTOCOL = "/llmesh/stage/1.0.0";
 /** Largest frame accepted (bytes). */
@@ -83,6 +94,8 @@ export const MsgKind = {
   BYE: 15,
   PROBE: 16,
   PROBED: 17,
+  LEAVE: 18,
+  FAULT: 19,
   FORWARD: 32,
   RESULT: 33,
   FREE: 34,
@@ -179,6 +192,8 @@ export interface Assign {
   next: string[];
   stageIndex: number;
   nStages: number;
+  /** Placement generation: each re-plan sends every stage a higher one (1 = the first placement). */
+  epoch: number;
 }
 
 export function hmacProof(secret: Uint8Array, role: "dialer" | "listener", nonceA: string, nonceB: string): string {
@@ -349,6 +364,11 @@ export interface SeqConfig {
   };
   /** null: no logprobs; k: the chosen token's logprob and the top k. */
   logprobs: number | null;
+  /**
+   * Tokens already generated for this sequence on an earlier ring (a replay after a re-plan): the
+   * penalties' history, and the sampler's RNG is advanced past them, so sampling continues exactly.
+   */
+  generated?: number[];
 }
 
 export interface SampledEntry {

@@ -16,10 +16,10 @@ import type { StageLink } from "../../src/mesh/transport.ts";
 import { STORIES } from "./helpers.ts";
 
 test("message kinds and the protocol version are pinned", () => {
-  assert.equal(PROTOCOL_VERSION, 2);
+  assert.equal(PROTOCOL_VERSION, 3);
   assert.deepEqual(
     { ...MsgKind },
-    { HELLO: 1, CHALLENGE: 2, AUTH: 3, WELCOME: 4, REFUSE: 5, JOIN: 8, ASSIGN: 9, READY: 10, STATS_REQ: 11, STATS: 12, PING: 13, PONG: 14, BYE: 15, PROBE: 16, PROBED: 17, FORWARD: 32, RESULT: 33, FREE: 34, ERROR: 35, SEQ_CONFIG: 36, TOKENS: 37 },
+    { HELLO: 1, CHALLENGE: 2, AUTH: 3, WELCOME: 4, REFUSE: 5, JOIN: 8, ASSIGN: 9, READY: 10, STATS_REQ: 11, STATS: 12, PING: 13, PONG: 14, BYE: 15, PROBE: 16, PROBED: 17, LEAVE: 18, FAULT: 19, FORWARD: 32, RESULT: 33, FREE: 34, ERROR: 35, SEQ_CONFIG: 36, TOKENS: 37 },
   );
   assert.throws(() => readHeader(Uint8Array.of(99, 0, 0, 0, 0, 0, 0, 0)), ProtocolError);
 });

@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { decodeInvite, defaultDataDir, loadOrCreateKey, modelFingerprint } from "../../mesh/identity.ts";
 import { Libp2pTransport } from "../../mesh/libp2p-transport.ts";
 import { MeshWorker } from "../../mesh/worker.ts";
-import { DEFAULT_MODEL } from "./serve.ts";
+import { DEFAULT_MODEL, parseBytes } from "./serve.ts";
 
 interface JoinOptions {
   model: string;
@@ -15,6 +15,7 @@ interface JoinOptions {
   name?: string;
   mdns?: boolean;
   threads?: number;
+  memory?: number;
 }
 
 export async function join(token: string, opts: JoinOptions): Promise<void> {
@@ -34,20 +35,31 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
     mdns: opts.mdns ?? false,
   });
   const log = (m: string) => process.stdout.write(`${m}\n`);
-  // Test hook: claim another stage-protocol version (refusal tests).
+  // Test hooks: claim another stage-protocol version (refusal tests); a failpoint that sends a
+  // malformed frame downstream after N forward steps (failover tests).
   const v = process.env.LLMESH_TEST_PROTOCOL_VERSION;
+  const garbage = process.env.LLMESH_TEST_GARBAGE_AFTER;
   let worker: MeshWorker;
   try {
     worker = await MeshWorker.join({
       transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log,
-      ...(v ? { protocolVersion: Number(v) } : {}),
+      ...(v ? { protocolVersion: Number(v) } : {}), ...(garbage ? { garbageAfterSteps: Number(garbage) } : {}),
+      ...(opts.memory !== undefined ? { memoryBytes: opts.memory } : {}),
     });
   } catch (err) {
     await transport.stop().catch(() => {});
     throw err;
   }
   log(`ready: peer ${transport.peerId}`);
+  // First signal: leave gracefully (the host moves this stage's layers off, nothing in flight fails);
+  // a second one: leave now.
+  let signals = 0;
   const onSignal = () => {
+    if (++signals === 1) {
+      log("leaving: asking the host to move this stage's layers off (again to leave now)");
+      void worker.leave().finally(() => void transport.stop().finally(() => process.exit(0)));
+      return;
+    }
     worker.stop();
     void transport.stop().finally(() => process.exit(0));
   };
@@ -75,6 +87,7 @@ export function registerJoin(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected an integer >= 1");
       return n;
     })
+    .option("--memory <bytes>", "memory this peer offers the planner for weights and KV, e.g. 8G (default: the free memory)", parseBytes)
     .action(async (token: string, opts: JoinOptions) => {
       await join(token, opts);
     });

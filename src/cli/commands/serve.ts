@@ -11,10 +11,13 @@ import { createGateway, type Gateway } from "../../gateway/server.ts";
 import type { FastifyInstance } from "fastify";
 import { parseCodec } from "../../mesh/codecs.ts";
 import { MeshHost } from "../../mesh/host.ts";
+import { DEFAULT_LIVENESS } from "../../mesh/liveness.ts";
+import { MeshMetrics } from "../../mesh/mesh-metrics.ts";
+import { GatewayMetrics } from "../../gateway/metrics.ts";
 import { defaultDataDir, loadOrCreateKey, loadOrCreateSecret, modelFingerprint, writeInviteFile } from "../../mesh/identity.ts";
 import { Libp2pTransport } from "../../mesh/libp2p-transport.ts";
 
-async function startMesh(opts: ServeOptions, log: (m: string) => void): Promise<MeshHost> {
+async function startMesh(opts: ServeOptions, log: (m: string) => void, metrics: MeshMetrics): Promise<MeshHost> {
   const dataDir = opts.dataDir ?? defaultDataDir();
   const transport = await Libp2pTransport.create({
     privateKey: await loadOrCreateKey(dataDir),
@@ -36,8 +39,17 @@ async function startMesh(opts: ServeOptions, log: (m: string) => void): Promise<
     ...(opts.modelId ? { modelId: opts.modelId } : {}),
     enginePath: opts.engine,
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.memory !== undefined ? { memoryBytes: opts.memory } : {}),
+    ...(opts.recoveryTimeout !== undefined ? { recoveryTimeoutMs: opts.recoveryTimeout * 1000 } : {}),
+    liveness: { beatMs: opts.heartbeat ?? DEFAULT_LIVENESS.beatMs, missBeats: opts.missBeats ?? DEFAULT_LIVENESS.missBeats },
     log,
+    onEvent: (e) => {
+      metrics.onEvent(e);
+      if (e.type === "replay") log(`mesh event: replay of ${e.reason} (${e.tokens} tokens) on epoch ${e.epoch}`);
+      else log(`mesh event: ${e.type}${e.peer ? ` ${e.peer}` : ""}${e.ms !== undefined ? ` after ${e.ms.toFixed(0)} ms` : ""}${e.reason ? `: ${e.reason}` : ""}`);
+    },
   });
+  metrics.setSource(() => host.gauges());
   const file = writeInviteFile(dataDir, host.invite);
   // On a line of its own, for people and scripts alike.
   process.stdout.write(`invite: ${host.invite}\n`);
@@ -83,6 +95,22 @@ export interface ServeOptions {
   planObjective?: "interactive" | "batch";
   /** Micro-batches in flight at once (mesh; default the number of stages; 1 = one step at a time). */
   pipelineDepth?: number;
+  /** Memory this peer offers for weights and KV (bytes). */
+  memory?: number;
+  /** Mesh: seconds steps wait for a new placement after a stage is lost, then 503. */
+  recoveryTimeout?: number;
+  /** Mesh: heartbeat interval (ms). */
+  heartbeat?: number;
+  /** Mesh: beats a peer may miss before it is declared dead. */
+  missBeats?: number;
+}
+
+/** "16G", "512M", "1.5GiB", "1000000" → bytes. */
+export function parseBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a size like 512M or 16G, got ${v}`);
+  const mult = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2].toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  return Math.round(Number(m[1]) * mult);
 }
 
 function int(min: number) {
@@ -110,7 +138,8 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   const logger = createLogger({ format, level: opts.logLevel });
   if (!existsSync(opts.model)) throw new Error(`model file not found: ${opts.model}`);
 
-  const mesh = opts.mesh ? await startMesh(opts, (m) => logger.info(m)) : undefined;
+  const metrics = new GatewayMetrics();
+  const mesh = opts.mesh ? await startMesh(opts, (m) => logger.info(m), new MeshMetrics(metrics.registry)) : undefined;
   let resolveBackend!: (b: ModelBackend) => void;
   let rejectBackend!: (e: unknown) => void;
   const backend = new Promise<ModelBackend>((res, rej) => {
@@ -119,6 +148,7 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   });
   const gateway = await createGateway({
     backend,
+    metrics,
     maxBatch: opts.maxBatch,
     maxQueue: opts.maxQueue,
     prefillChunk: opts.prefillChunk,
@@ -207,6 +237,10 @@ export function registerServe(program: Command): void {
     .option("--mdns", "mesh: LAN discovery (mDNS)")
     .option("--threads <n>", "compute threads of the engine (default: the number of cores)", int(1))
     .option("--pipeline-depth <n>", "mesh: micro-batches in flight at once (default: the number of stages; 1 = one step at a time)", int(1))
+    .option("--memory <bytes>", "mesh: memory this peer offers the planner for weights and KV, e.g. 8G (default: the free memory)", parseBytes)
+    .option("--recovery-timeout <s>", "mesh: after a stage is lost, how long requests wait for a new placement before failing with 503", num(0), 30)
+    .option("--heartbeat <ms>", "mesh: heartbeat interval for failure detection", int(10), DEFAULT_LIVENESS.beatMs)
+    .option("--miss-beats <n>", "mesh: beats a peer may miss (plus its expected compute time) before it is declared dead", int(1), DEFAULT_LIVENESS.missBeats)
     .addOption(new Option("--engine <path>", "forward implementation").choices(["fast", "reference"]).default("fast"))
     .action(async (opts: ServeOptions) => {
       await serve({ ...opts, ...(opts.apiKey === undefined && process.env.LLMESH_API_KEY ? { apiKey: process.env.LLMESH_API_KEY } : {}) });
