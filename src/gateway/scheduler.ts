@@ -334,7 +334,8 @@ export class Scheduler implements Generator {
       if (!Array.isArray(outs) || outs.length !== entries.length) throw new Error(`backend returned ${Array.isArray(outs) ? outs.length : typeof outs} results for ${entries.length} entries`);
     } catch (err) {
       this.inFlight.delete(g);
-      const e = serverError(`The model failed during generation: ${(err as Error).message}`);
+      // An ApiError from the backend (e.g. a mesh that lost a stage and could not recover in time: 503) keeps its status.
+      const e = err instanceof ApiError ? err : serverError(`The model failed during generation: ${(err as Error).message}`);
       for (const job of new Set(owners.map((o) => o.job))) this.fail(job, e);
       this.flushDeferred();
       return;

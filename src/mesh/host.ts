@@ -311,7 +311,7 @@ export class MeshHost {
       } catch {
         current = null;
       }
-      const candidate = this.bestPlan(cluster, this.live.length + 1);
+      const candidate = this.bestPlan(cluster, [this.stageCount, this.stageCount + 1]);
       if (shouldReplan(current, candidate, this.o.replanThreshold ?? 0.1)) {
         this.requestReconfigure(`peer ${w.peer} joined and the planner predicts ${fmtCost(candidate)} instead of ${current ? fmtCost(current) : "an invalid placement"}`, true);
       } else {
@@ -329,25 +329,26 @@ export class MeshHost {
     };
   }
 
-  /** The better of: every live peer a stage, and the planner's own choice of stage count. */
-  private bestPlan(cluster: Cluster, nAll: number): Plan {
-    let all: Plan | undefined;
-    try {
-      all = plan(this.profile, cluster, this.planOptions(Math.min(nAll, this.nLayer)));
-    } catch {
-      all = undefined;
-    }
-    const free = (() => {
+  /**
+   * The best plan with one of these stage counts (the operator's mesh size is kept: `--peers N` asked
+   * for N + 1 stages); when none is feasible (memory), the planner's own choice of stage count.
+   */
+  private bestPlan(cluster: Cluster, counts: number[]): Plan {
+    let best: Plan | undefined;
+    for (const n of new Set(counts.map((c) => Math.min(c, cluster.peers.length, this.nLayer)))) {
       try {
-        return plan(this.profile, cluster, this.planOptions());
-      } catch (err) {
-        if (all) return undefined;
-        throw err;
+        const p = plan(this.profile, cluster, this.planOptions(n));
+        if (!best || p.cost < best.cost) best = p;
+      } catch {
+        // infeasible with n stages
       }
-    })();
-    if (!all) return free!;
-    if (!free) return all;
-    return free.cost < all.cost * (1 - 0.05) ? free : all;
+    }
+    return best ?? plan(this.profile, cluster, this.planOptions());
+  }
+
+  /** Stages of the running placement (host included; 0 before the first). */
+  private get stageCount(): number {
+    return this.hostRange ? this.stages.length + 1 : 0;
   }
 
   private requestReconfigure(reason: string, drain: boolean): void {
@@ -394,7 +395,7 @@ export class MeshHost {
         }
       } else {
         try {
-          chosen = first ? plan(this.profile, sub, this.planOptions(ids.length)) : this.bestPlan(sub, ids.length);
+          chosen = first ? plan(this.profile, sub, this.planOptions(ids.length)) : this.bestPlan(sub, [Math.max(this.lastStageCount, 1)]);
         } catch (err) {
           throw new Error(`no placement over the ${ids.length} peer(s) left can hold the model: ${(err as Error).message}`);
         }
@@ -450,6 +451,7 @@ export class MeshHost {
       this.hostRange = hostRange;
       this.currentLocal = local;
       this.ringPeers = ring;
+      this.lastStageCount = ranges.length;
       const r: Ring = { local, down, nStages: ranges.length, epoch };
       this.current = chosen;
       this.setPlacementStatus(chosen, first && this.o.split ? "--split" : "planner");
@@ -508,6 +510,8 @@ export class MeshHost {
   private currentLocal: LocalBackend | undefined;
   private oldDown: StageLink | undefined;
   private ringPeers: WorkerPeer[] = [];
+  /** Stages of the last placement that was up (kept while the mesh recovers). */
+  private lastStageCount = 0;
 
   private setPlacementStatus(chosen: Plan | undefined, source: "planner" | "--split"): void {
     if (!chosen) return;
@@ -619,7 +623,7 @@ export class MeshHost {
 
   /** Epoch, stage and spare counts (for metrics gauges; no I/O). */
   gauges(): { epoch: number; stages: number; spares: number } {
-    return { epoch: this.epoch, stages: this.hostRange ? this.stages.length + 1 : 0, spares: this.live.filter((w) => w.state === "spare").length };
+    return { epoch: this.epoch, stages: this.stageCount, spares: this.live.filter((w) => w.state === "spare").length };
   }
 
   private measuredPerToken(): Pick<PlacementStatus, "measuredMsPerToken" | "measuredFrom"> {

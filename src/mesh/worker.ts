@@ -35,6 +35,8 @@ export interface WorkerOptions {
   protocolVersion?: number;
   /** Memory this peer offers for weights and KV (bytes; default: the machine's free memory). */
   memoryBytes?: number;
+  /** For tests only: report this many times the measured compute time (a slower machine, to the planner). */
+  computeScale?: number;
   /** For tests only (a failpoint): after this many FORWARD frames, send a malformed frame downstream instead. */
   garbageAfterSteps?: number;
   log?: (msg: string) => void;
@@ -91,7 +93,7 @@ export class MeshWorker {
     await dialHandshake(this.control, "join", this.hs());
     this.gguf = openGGUF(this.o.modelPath);
     const cap = measureCapacity(this.gguf, this.o.threads, this.o.memoryBytes);
-    const info: JoinInfo = { name: this.o.name ?? hostname(), freeMemoryBytes: cap.freeMemoryBytes, msPerLayer: cap.msPerLayer, addrs: t.addresses() };
+    const info: JoinInfo = { name: this.o.name ?? hostname(), freeMemoryBytes: cap.freeMemoryBytes, msPerLayer: cap.msPerLayer * (this.o.computeScale ?? 1), addrs: t.addresses() };
     await this.control.send(encodeJson(MsgKind.JOIN, info));
     this.log(`joined the mesh (host ${this.control.remotePeer}); ${cap.msPerLayer.toFixed(3)} ms/layer/token; waiting for an assignment`);
     let ready!: () => void;

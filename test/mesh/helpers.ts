@@ -51,10 +51,23 @@ export interface TestMesh {
   host: Proc;
   workers: Proc[];
   dir: string;
+  /** Starts one more worker (`llmesh join`) and resolves once it has joined. */
+  addWorker(name: string, env?: Record<string, string>, extra?: string[]): Promise<Proc>;
   close(): Promise<void>;
 }
 
-export async function startMesh(model: string, opts: { workers?: number; split?: string; ctx?: number; extra?: string[] } = {}): Promise<TestMesh> {
+export interface MeshOptions {
+  workers?: number;
+  split?: string;
+  ctx?: number;
+  /** More host (`llmesh serve`) arguments. */
+  extra?: string[];
+  /** Per worker: environment and more `llmesh join` arguments. */
+  workerEnv?: Array<Record<string, string>>;
+  workerExtra?: string[][];
+}
+
+export async function startMesh(model: string, opts: MeshOptions = {}): Promise<TestMesh> {
   const dir = tempDir();
   const nWorkers = opts.workers ?? 2;
   const host = startProc([
@@ -71,14 +84,16 @@ export async function startMesh(model: string, opts: { workers?: number; split?:
   try {
     const token = (await waitFor(host, /^invite: (\S+)$/m))[1];
     const workers: Proc[] = [];
-    for (let i = 0; i < nWorkers; i++) {
-      const w = startProc(["join", token, "--model", model, "--data-dir", join(dir, `w${i + 1}`), "--listen", "/ip4/127.0.0.1/tcp/0", "--name", `w${i + 1}`]);
+    const addWorker = async (name: string, env: Record<string, string> = {}, extra: string[] = []): Promise<Proc> => {
+      const w = startProc(["join", token, "--model", model, "--data-dir", join(dir, name), "--listen", "/ip4/127.0.0.1/tcp/0", "--name", name, ...extra], env);
       procs.push(w);
       workers.push(w);
       await waitFor(w, /joined the mesh/);
-    }
+      return w;
+    };
+    for (let i = 0; i < nWorkers; i++) await addWorker(`w${i + 1}`, opts.workerEnv?.[i], opts.workerExtra?.[i]);
     const url = (await waitFor(host, /ready: (http:\/\/[0-9.:]+)\/v1/))[1];
-    return { url, token, host, workers, dir, close };
+    return { url, token, host, workers, dir, addWorker, close };
   } catch (err) {
     await close();
     throw err;

@@ -39,11 +39,12 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
   // malformed frame downstream after N forward steps (failover tests).
   const v = process.env.LLMESH_TEST_PROTOCOL_VERSION;
   const garbage = process.env.LLMESH_TEST_GARBAGE_AFTER;
+  const scale = process.env.LLMESH_TEST_COMPUTE_SCALE;
   let worker: MeshWorker;
   try {
     worker = await MeshWorker.join({
       transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log,
-      ...(v ? { protocolVersion: Number(v) } : {}), ...(garbage ? { garbageAfterSteps: Number(garbage) } : {}),
+      ...(v ? { protocolVersion: Number(v) } : {}), ...(garbage ? { garbageAfterSteps: Number(garbage) } : {}), ...(scale ? { computeScale: Number(scale) } : {}),
       ...(opts.memory !== undefined ? { memoryBytes: opts.memory } : {}),
     });
   } catch (err) {
