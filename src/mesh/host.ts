@@ -21,6 +21,7 @@ import { LocalBackend } from "../gateway/local-backend.ts";
 import { openGGUF } from "../gguf/reader.ts";
 import { readModelConfig } from "../engine/model-config.ts";
 import { Codec, codecName } from "./codecs.ts";
+import { probeBandwidth, serveBandwidthProbe } from "./bandwidth-probe.ts";
 import { acceptHandshake, dialHandshake } from "./handshake.ts";
 import { encodeInvite, type Invite } from "./identity.ts";
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from "./liveness.ts";
@@ -49,7 +50,11 @@ export interface HostOptions {
   batch?: number;
   /** What the planner optimises: one stream's latency (default) or throughput with `batch` streams. */
   objective?: "interactive" | "batch";
-  /** Link bandwidth the planner assumes (bytes/s): ping measures RTT only. Default 1 Gbit/s. */
+  /**
+   * Link bandwidth for the planner (bytes/s). Default: measured per directed link by the bandwidth
+   * probe (bandwidth-probe.ts); given, it overrides the probe (and 1 Gbit/s is the fallback when a
+   * probe fails).
+   */
   linkBytesPerSec?: number;
   modelId?: string;
   enginePath?: "fast" | "reference";
@@ -140,6 +145,7 @@ export class MeshHost {
     await o.transport.handle(CONTROL_PROTOCOL, (link) => {
       void h.acceptWorker(link);
     });
+    await serveBandwidthProbe(o.transport);
     h.beatTimer = setInterval(() => h.beat(), h.liveness.options.beatMs);
     h.beatTimer.unref();
     if (o.peers === 0) h.requestReconfigure("the first placement", false);
@@ -517,17 +523,14 @@ export class MeshHost {
     if (!chosen) return;
     const p = chosen.prediction;
     this.placementStatus = {
-      source, objective: this.o.objective ?? "interactive", assumedBytesPerSec: this.linkBytesPerSec, predictedMsPerToken: p.decodeTokenSec * 1000, predictedTokPerSec: p.throughputTokPerSec,
+      source, objective: this.o.objective ?? "interactive", bandwidth: this.o.linkBytesPerSec !== undefined ? "--link-bandwidth" : "probed", predictedMsPerToken: p.decodeTokenSec * 1000, predictedTokPerSec: p.throughputTokPerSec,
       stages: p.stages.map((st) => ({ peer: st.peer, predictedMsPerToken: st.decodeSec * 1000 })),
-      hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, predictedMs: h.tokenSec * 1000 })),
+      hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, bytesPerSec: this.links.get(`${h.from}>${h.to}`)?.bytesPerSec ?? 0, predictedMs: h.tokenSec * 1000 })),
       notes: chosen.notes,
     };
     this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${this.o.batch ?? 8} streams`);
   }
 
-  private get linkBytesPerSec(): number {
-    return this.o.linkBytesPerSec ?? 125e6;
-  }
 
   /** Asks a worker and waits for the reply with the same step id (ms at most). */
   private async ask(w: WorkerPeer, kind: number, body: unknown, timeoutMs: number): Promise<Uint8Array | undefined> {
@@ -544,13 +547,13 @@ export class MeshHost {
 
   /**
    * The cluster as the planner sees it: every live peer's measured per-layer time and free memory;
-   * RTTs by libp2p ping, host ↔ worker from here and worker → worker from each worker (PROBE). Links
-   * measured once are kept (a re-plan after a death must not wait for probes). Bandwidth is not
-   * measured: the planner assumes linkBytesPerSec.
+   * RTTs by libp2p ping and bandwidths by the probe (bandwidth-probe.ts), host ↔ worker from here
+   * (both directions) and worker → worker by each worker (PROBE). Links measured once are kept (a
+   * re-plan after a death must not wait for probes). --link-bandwidth overrides the probe.
    */
   private async measureCluster(): Promise<Cluster> {
     const host = this.o.transport.peerId;
-    const bw = this.linkBytesPerSec;
+    const fixed = this.o.linkBytesPerSec;
     const live = this.live;
     const peers = [
       { id: host, memBytes: this.hostCap.freeMemoryBytes, decodeSecPerLayer: this.hostCap.msPerLayer / 1000 },
@@ -567,20 +570,31 @@ export class MeshHost {
       }
       rtt ??= (w.rttMs ?? 1) / 1000;
       w.rttMs = rtt * 1000;
-      this.links.set(key(host, w.peer), { from: host, to: w.peer, rttSec: rtt, bytesPerSec: bw });
-      this.links.set(key(w.peer, host), { from: w.peer, to: host, rttSec: rtt, bytesPerSec: bw });
+      const bw = { send: fixed ?? FALLBACK_BYTES_PER_SEC, receive: fixed ?? FALLBACK_BYTES_PER_SEC };
+      if (fixed === undefined) {
+        for (const direction of ["send", "receive"] as const) {
+          try {
+            bw[direction] = (await probeBandwidth(this.o.transport, w.info.addrs, { direction })).bytesPerSec;
+          } catch (err) {
+            this.log(`could not probe the bandwidth to ${w.peer} (${direction}): ${(err as Error).message}; assuming ${FALLBACK_BYTES_PER_SEC * 8e-6} Mbit/s`);
+          }
+        }
+        this.log(`link host ↔ ${w.info.name}: RTT ${(rtt * 1000).toFixed(2)} ms, ${((bw.send * 8) / 1e6).toFixed(1)} Mbit/s out, ${((bw.receive * 8) / 1e6).toFixed(1)} Mbit/s in`);
+      }
+      this.links.set(key(host, w.peer), { from: host, to: w.peer, rttSec: rtt, bytesPerSec: bw.send });
+      this.links.set(key(w.peer, host), { from: w.peer, to: host, rttSec: rtt, bytesPerSec: bw.receive });
     }
     await Promise.all(
       live.map(async (w) => {
         const targets = live.filter((x) => x !== w && !this.links.has(key(w.peer, x.peer))).map((x) => ({ peer: x.peer, addrs: x.info.addrs }));
         if (targets.length === 0) return;
-        const f = await this.ask(w, MsgKind.PROBE, { targets }, 20_000);
-        const rtts = f ? decodeJson<{ rttSec: Record<string, number> }>(f).rttSec : {};
+        const f = await this.ask(w, MsgKind.PROBE, { targets, bandwidth: fixed === undefined }, 60_000);
+        const got = f ? decodeJson<{ rttSec: Record<string, number>; bytesPerSec?: Record<string, number> }>(f) : { rttSec: {} };
         for (const t of targets) {
           const other = live.find((x) => x.peer === t.peer);
           // Unmeasured: assume the worse of the two peers' RTTs to the host.
           const fallback = Math.max(...[w, other].map((x) => (x?.rttMs ?? 1) / 1000));
-          this.links.set(key(w.peer, t.peer), { from: w.peer, to: t.peer, rttSec: rtts[t.peer] ?? fallback, bytesPerSec: bw });
+          this.links.set(key(w.peer, t.peer), { from: w.peer, to: t.peer, rttSec: got.rttSec[t.peer] ?? fallback, bytesPerSec: fixed ?? got.bytesPerSec?.[t.peer] ?? FALLBACK_BYTES_PER_SEC });
         }
       }),
     );
@@ -645,6 +659,9 @@ export class MeshHost {
     await this.o.transport.stop().catch(() => {});
   }
 }
+
+/** Planner's link bandwidth when a probe fails and none is given: 1 Gbit/s. */
+const FALLBACK_BYTES_PER_SEC = 125e6;
 
 function fmtCost(p: Plan): string {
   return p.objective === "batch" ? `${(1 / p.cost).toFixed(1)} tok/s` : `${(p.cost * 1000).toFixed(2)} ms/token`;

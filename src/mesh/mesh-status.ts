@@ -6,8 +6,8 @@ import type { StageStatsSnapshot } from "./stage-stats.ts";
 export interface PlacementStatus {
   source: "planner" | "--split";
   objective: "interactive" | "batch";
-  /** Link bandwidth assumed by the planner (bytes/s); RTTs are measured. */
-  assumedBytesPerSec: number;
+  /** Where the link bandwidths came from: the probe, or the operator's --link-bandwidth. RTTs are pinged. */
+  bandwidth: "probed" | "--link-bandwidth";
   /** One stream, one token: Σ stage compute + Σ hops (ms). */
   predictedMsPerToken: number;
   /** Measured: mean time of single-token steps (one stream decoding alone) at stage 0, ring included; else of all steps. */
@@ -15,7 +15,7 @@ export interface PlacementStatus {
   measuredFrom?: "single-token steps" | "all steps";
   predictedTokPerSec: number;
   stages: Array<{ peer: string; predictedMsPerToken: number }>;
-  hops: Array<{ from: string; to: string; rttMs: number; predictedMs: number }>;
+  hops: Array<{ from: string; to: string; rttMs: number; bytesPerSec: number; predictedMs: number }>;
   notes: string[];
 }
 

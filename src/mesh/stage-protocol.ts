@@ -29,8 +29,9 @@
 //
 // Control frames (JSON payload, UTF-8): HELLO..REFUSE above; JOIN (worker → host: capacity), ASSIGN
 // (host → worker: layer range, codec, downstream), READY, STATS_REQ/STATS, PING/PONG, BYE,
-// PROBE {targets [{peer, addrs}]} (host → worker: measure your RTT to these peers with libp2p ping,
-// before placement) / PROBED {rttSec {peer: seconds}} (same step id),
+// PROBE {targets [{peer, addrs}], bandwidth} (host → worker: measure your RTT to these peers with
+// libp2p ping and, if asked, your bandwidth to them with the probe of bandwidth-probe.ts, before
+// placement) / PROBED {rttSec {peer: seconds}, bytesPerSec {peer: B/s}} (same step id),
 // LEAVE {} (worker → host: I am shutting down; move my layers off, then send me BYE),
 // FAULT {peer, message} (worker → host: the upstream stage `peer` sent a malformed frame on our stage
 // link; the host quarantines that peer).

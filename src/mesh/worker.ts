@@ -13,6 +13,7 @@ import { Engine } from "../engine/engine.ts";
 import { SequenceSamplers } from "../gateway/local-backend.ts";
 import { openGGUF, type GGUFFile } from "../gguf/reader.ts";
 import { codecName } from "./codecs.ts";
+import { probeBandwidth, serveBandwidthProbe } from "./bandwidth-probe.ts";
 import { acceptHandshake, dialHandshake, RefusedError } from "./handshake.ts";
 import type { Invite } from "./identity.ts";
 import { measureCapacity } from "./placement.ts";
@@ -89,6 +90,7 @@ export class MeshWorker {
     await t.handle(STAGE_PROTOCOL, (link) => {
       void this.acceptUpstream(link);
     });
+    await serveBandwidthProbe(t);
     this.control = await t.dial(this.o.invite.addrs, CONTROL_PROTOCOL);
     await dialHandshake(this.control, "join", this.hs());
     this.gguf = openGGUF(this.o.modelPath);
@@ -128,16 +130,18 @@ export class MeshWorker {
         } else if (h.kind === MsgKind.STATS_REQ) {
           await this.control.send(encodeJson(MsgKind.STATS, { stats: this.stats.snapshot(), range: this.assign?.range, rssBytes: process.memoryUsage().rss }, h.step));
         } else if (h.kind === MsgKind.PROBE) {
-          const { targets } = decodeJson<{ targets: Array<{ peer: string; addrs: string[] }> }>(f);
+          const { targets, bandwidth } = decodeJson<{ targets: Array<{ peer: string; addrs: string[] }>; bandwidth?: boolean }>(f);
           const rttSec: Record<string, number> = {};
+          const bytesPerSec: Record<string, number> = {};
           for (const t of targets) {
             try {
               if (this.o.transport.ping) rttSec[t.peer] = await this.o.transport.ping(t.addrs);
+              if (bandwidth) bytesPerSec[t.peer] = (await probeBandwidth(this.o.transport, t.addrs)).bytesPerSec;
             } catch (err) {
-              this.log(`could not ping ${t.peer}: ${(err as Error).message}`);
+              this.log(`could not measure the link to ${t.peer}: ${(err as Error).message}`);
             }
           }
-          await this.control.send(encodeJson(MsgKind.PROBED, { rttSec }, h.step));
+          await this.control.send(encodeJson(MsgKind.PROBED, { rttSec, bytesPerSec }, h.step));
         } else if (h.kind === MsgKind.BYE) {
           why = "the host ended the mesh";
           break;

@@ -40,6 +40,7 @@ async function startMesh(opts: ServeOptions, log: (m: string) => void, metrics: 
     enginePath: opts.engine,
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
     ...(opts.memory !== undefined ? { memoryBytes: opts.memory } : {}),
+    ...(opts.linkBandwidth !== undefined ? { linkBytesPerSec: opts.linkBandwidth / 8 } : {}),
     ...(opts.recoveryTimeout !== undefined ? { recoveryTimeoutMs: opts.recoveryTimeout * 1000 } : {}),
     liveness: { beatMs: opts.heartbeat ?? DEFAULT_LIVENESS.beatMs, missBeats: opts.missBeats ?? DEFAULT_LIVENESS.missBeats },
     log,
@@ -97,12 +98,21 @@ export interface ServeOptions {
   pipelineDepth?: number;
   /** Memory this peer offers for weights and KV (bytes). */
   memory?: number;
+  /** Mesh: link bandwidth for the planner (bits/s), instead of the probe's measurement. */
+  linkBandwidth?: number;
   /** Mesh: seconds steps wait for a new placement after a stage is lost, then 503. */
   recoveryTimeout?: number;
   /** Mesh: heartbeat interval (ms). */
   heartbeat?: number;
   /** Mesh: beats a peer may miss before it is declared dead. */
   missBeats?: number;
+}
+
+/** "100mbit", "1gbit", "20Mbit/s", "5e7" → bits per second. */
+export function parseRate(v: string): number {
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)\s*([kmg]?)(bit|bps|bit\/s)?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`expected a rate like 100mbit or 1gbit, got ${v}`);
+  return Number(m[1]) * { "": 1, k: 1e3, m: 1e6, g: 1e9 }[m[2].toLowerCase() as "" | "k" | "m" | "g"];
 }
 
 /** "16G", "512M", "1.5GiB", "1000000" → bytes. */
@@ -238,6 +248,7 @@ export function registerServe(program: Command): void {
     .option("--threads <n>", "compute threads of the engine (default: the number of cores)", int(1))
     .option("--pipeline-depth <n>", "mesh: micro-batches in flight at once (default: the number of stages; 1 = one step at a time)", int(1))
     .option("--memory <bytes>", "mesh: memory this peer offers the planner for weights and KV, e.g. 8G (default: the free memory)", parseBytes)
+    .option("--link-bandwidth <rate>", "mesh: link bandwidth for the planner, e.g. 100mbit or 1gbit (default: measured by a probe on every link)", parseRate)
     .option("--recovery-timeout <s>", "mesh: after a stage is lost, how long requests wait for a new placement before failing with 503", num(0), 30)
     .option("--heartbeat <ms>", "mesh: heartbeat interval for failure detection", int(10), DEFAULT_LIVENESS.beatMs)
     .option("--miss-beats <n>", "mesh: beats a peer may miss (plus its expected compute time) before it is declared dead", int(1), DEFAULT_LIVENESS.missBeats)

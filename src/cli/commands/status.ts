@@ -33,8 +33,9 @@ export function formatStatus(s: MeshStatus): string {
   if (pl) {
     lines.push(
       `placement: ${pl.source} (${pl.objective}); per token (one stream): predicted ${fmt(pl.predictedMsPerToken)} ms, measured ${fmt(pl.measuredMsPerToken)} ms` +
-        `${pl.measuredFrom ? ` (${pl.measuredFrom})` : ""}; predicted ${fmt(pl.predictedTokPerSec, 1)} tok/s with a full batch; links: RTT by libp2p ping, bandwidth assumed ${fmt(pl.assumedBytesPerSec / 1e6, 0)} MB/s`,
+        `${pl.measuredFrom ? ` (${pl.measuredFrom})` : ""}; predicted ${fmt(pl.predictedTokPerSec, 1)} tok/s with a full batch; links: RTT by libp2p ping, bandwidth ${pl.bandwidth === "probed" ? "by the probe" : "from --link-bandwidth"}`,
     );
+    for (const h of pl.hops) lines.push(`  hop ${h.from.length > 16 ? `…${h.from.slice(-12)}` : h.from} → ${h.to.length > 16 ? `…${h.to.slice(-12)}` : h.to}: RTT ${fmt(h.rttMs)} ms, ${fmt((h.bytesPerSec * 8) / 1e6, 1)} Mbit/s, predicted ${fmt(h.predictedMs)} ms/token`);
     for (const n of pl.notes) lines.push(`  note: ${n}`);
   }
   if (s.pipeline) lines.push(`pipeline: up to ${s.pipeline.maxInFlight} step(s) in flight; the last stage sends back ${s.pipeline.replyBytesPerStep} B/step`);
