@@ -25,9 +25,18 @@ registerStatus(program);
 registerSynth(program);
 registerTokenize(program);
 
+/** The message, or for errors without one (some network errors), their name, causes and inner errors. */
+function describeError(err: Error): string {
+  const parts = [err.message || err.name || String(err)];
+  const inner = (err as { errors?: unknown[] }).errors;
+  if (Array.isArray(inner)) for (const x of inner.slice(0, 3)) parts.push((x as Error)?.message ?? String(x));
+  if (err.cause instanceof Error) parts.push(`cause: ${err.cause.message || err.cause.name}`);
+  return parts.filter(Boolean).join("; ");
+}
+
 program.parseAsync(process.argv).catch((e: unknown) => {
   // Expected failures (bad file, bad flag) print one clear line; LLMESH_DEBUG=1 shows the stack.
   const err = e as Error;
-  process.stderr.write(`llmesh: ${process.env.LLMESH_DEBUG ? err.stack : err.message}\n`);
+  process.stderr.write(`llmesh: ${process.env.LLMESH_DEBUG ? err.stack : describeError(err)}\n`);
   process.exitCode = 1;
 });

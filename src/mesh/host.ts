@@ -291,6 +291,12 @@ export class MeshHost {
     for (const w of this.live) w.control.send(encodeJson(MsgKind.PING, { t: performance.now() })).catch(() => {});
     // Let the replies already received be read before judging (setImmediate runs after I/O).
     setImmediate(() => {
+      if (this.measuring > 0) {
+        // Bandwidth probes share the peers' connections and can hold their PONGs back: no verdicts
+        // on silence while they run (a closed connection still counts at once).
+        for (const w of this.live) this.liveness.heard(w.peer);
+        return;
+      }
       const tokens = this.pipeline?.tokensInFlight ?? 0;
       const dead = this.liveness.check((peer) => {
         const w = this.workers.find((x) => x.peer === peer);
@@ -516,6 +522,8 @@ export class MeshHost {
   private currentLocal: LocalBackend | undefined;
   private oldDown: StageLink | undefined;
   private ringPeers: WorkerPeer[] = [];
+  /** measureCluster() calls running (probes in progress). */
+  private measuring = 0;
   /** Stages of the last placement that was up (kept while the mesh recovers). */
   private lastStageCount = 0;
 
@@ -552,6 +560,15 @@ export class MeshHost {
    * re-plan after a death must not wait for probes). --link-bandwidth overrides the probe.
    */
   private async measureCluster(): Promise<Cluster> {
+    this.measuring++;
+    try {
+      return await this.measureClusterNow();
+    } finally {
+      this.measuring--;
+    }
+  }
+
+  private async measureClusterNow(): Promise<Cluster> {
     const host = this.o.transport.peerId;
     const fixed = this.o.linkBytesPerSec;
     const live = this.live;

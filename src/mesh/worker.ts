@@ -70,12 +70,18 @@ export class MeshWorker {
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
-  /** Joins the mesh; resolves once this stage is loaded and READY was sent. Throws RefusedError when refused. */
+  /**
+   * Joins the mesh; resolves once JOIN is sent (throws RefusedError when the handshake is refused).
+   * `assigned` settles when the first layer range is loaded (a spare may wait for it a long time).
+   */
   static async join(o: WorkerOptions): Promise<MeshWorker> {
     const w = new MeshWorker(o);
     await w.start();
     return w;
   }
+
+  /** Resolves when this peer first holds layers (READY sent); rejects when refused or the host goes away first. */
+  assigned!: Promise<void>;
 
   private log(msg: string): void {
     this.o.log?.(msg);
@@ -100,12 +106,12 @@ export class MeshWorker {
     this.log(`joined the mesh (host ${this.control.remotePeer}); ${cap.msPerLayer.toFixed(3)} ms/layer/token; waiting for an assignment`);
     let ready!: () => void;
     let failed!: (e: Error) => void;
-    const readyP = new Promise<void>((res, rej) => {
+    this.assigned = new Promise<void>((res, rej) => {
       ready = res;
       failed = rej;
     });
+    this.assigned.catch(() => {});
     void this.controlLoop(ready, failed);
-    await readyP;
   }
 
   private async controlLoop(ready: () => void, failed: (e: Error) => void): Promise<void> {

@@ -5,6 +5,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { decodeInvite, defaultDataDir, loadOrCreateKey, modelFingerprint } from "../../mesh/identity.ts";
 import { Libp2pTransport } from "../../mesh/libp2p-transport.ts";
 import { MeshWorker } from "../../mesh/worker.ts";
+import { RefusedError } from "../../mesh/handshake.ts";
 import { DEFAULT_MODEL, parseBytes } from "./serve.ts";
 
 interface JoinOptions {
@@ -51,7 +52,6 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
     await transport.stop().catch(() => {});
     throw err;
   }
-  log(`ready: peer ${transport.peerId}`);
   // First signal: leave gracefully (the host moves this stage's layers off, nothing in flight fails);
   // a second one: leave now.
   let signals = 0;
@@ -66,6 +66,18 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  try {
+    await worker.assigned;
+  } catch (err) {
+    if (signals > 0) return new Promise<never>(() => {}); // leaving: the signal handler exits
+    worker.stop();
+    await transport.stop().catch(() => {});
+    if (err instanceof RefusedError) throw err;
+    // The host went away (or let this spare go) before it needed our layers.
+    log(`leaving: ${(err as Error).message}`);
+    process.exit(0);
+  }
+  log(`ready: peer ${transport.peerId}`);
   const why = await worker.done;
   log(`leaving: ${why}`);
   await transport.stop().catch(() => {});
