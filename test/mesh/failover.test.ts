@@ -8,7 +8,9 @@ import OpenAI from "openai";
 import { LocalBackend } from "../../src/gateway/local-backend.ts";
 import { createGateway, type Gateway } from "../../src/gateway/server.ts";
 import type { MeshStatus } from "../../src/mesh/host.ts";
-import { startMesh, STORIES, waitFor, type Proc, type TestMesh } from "./helpers.ts";
+import { join } from "node:path";
+import { freePort } from "../../src/mesh/link-shaper.ts";
+import { startMesh, startProc, STORIES, tempDir, waitFor, type Proc, type TestMesh } from "./helpers.ts";
 
 const PROMPTS = ["Once upon a time", "The little dog", "Lily and Ben went to the park", "One day, a bird", "Tom had a red ball", "The sun was", "Mom said", "There was a big tree"];
 const MAX_TOKENS = 160;
@@ -279,5 +281,45 @@ describe("no placement can hold the model: requests wait a bounded time, then 50
     await waitFor(m.host, /re-planned \(epoch 2/, 20_000);
     const again = await c.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
     assert.equal(again.choices[0].text, ok.choices[0].text);
+  });
+});
+
+describe("the head dies", { concurrency: false }, () => {
+  const procs: Proc[] = [];
+  after(async () => {
+    for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGKILL");
+  });
+
+  test("clients lose their streams; workers with --rejoin come back when the head restarts with the same --data-dir and address", async () => {
+    const dir = tempDir();
+    const port = await freePort();
+    const hostArgs = ["serve", "--model", STORIES, "--mesh", "--peers", "1", "--port", "0", "--data-dir", join(dir, "host"), "--listen", `/ip4/127.0.0.1/tcp/${port}`, "--log-format", "json", "--ctx", String(CTX)];
+    const host1 = startProc(hostArgs);
+    procs.push(host1);
+    const token = (await waitFor(host1, /^invite: (\S+)$/m))[1];
+    const w = startProc(["join", token, "--model", STORIES, "--data-dir", join(dir, "w1"), "--listen", "/ip4/127.0.0.1/tcp/0", "--name", "w1", "--rejoin"]);
+    procs.push(w);
+    const url1 = (await waitFor(host1, /ready: (http:\/\/[0-9.:]+)\/v1/))[1];
+    const c1 = client(url1);
+    const before = await c1.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 16, temperature: 0 });
+
+    // The head dies mid-stream: the client's stream ends with a connection error, not a hang.
+    const p = progress(8);
+    const running = runStreams(c1, p.onChunk);
+    await p.reached;
+    host1.child.kill("SIGKILL");
+    await assert.rejects(running);
+    await waitFor(w, /rejoining the mesh/, 10_000);
+    assert.equal(w.child.exitCode, null, "the worker keeps running");
+
+    // Same key, secret and address: the old invite is valid again and the worker rejoins by itself.
+    const host2 = startProc(hostArgs);
+    procs.push(host2);
+    assert.equal((await waitFor(host2, /^invite: (\S+)$/m))[1], token);
+    const url2 = (await waitFor(host2, /ready: (http:\/\/[0-9.:]+)\/v1/, 30_000))[1];
+    const after2 = await client(url2).completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 16, temperature: 0 });
+    assert.equal(after2.choices[0].text, before.choices[0].text);
+    const st = await meshStatus(url2);
+    assert.deepEqual(st.stages.map((s) => s.name), ["host", "w1"]);
   });
 });

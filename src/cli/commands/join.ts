@@ -17,6 +17,7 @@ interface JoinOptions {
   mdns?: boolean;
   threads?: number;
   memory?: number;
+  rejoin?: boolean;
 }
 
 export async function join(token: string, opts: JoinOptions): Promise<void> {
@@ -29,59 +30,75 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
     );
   }
   const dataDir = opts.dataDir ?? defaultDataDir();
-  const transport = await Libp2pTransport.create({
-    privateKey: await loadOrCreateKey(dataDir),
-    listen: opts.listen?.length ? opts.listen : ["/ip4/0.0.0.0/tcp/0"],
-    ...(opts.announce?.length ? { announce: opts.announce } : {}),
-    mdns: opts.mdns ?? false,
-  });
   const log = (m: string) => process.stdout.write(`${m}\n`);
   // Test hooks: claim another stage-protocol version (refusal tests); a failpoint that sends a
-  // malformed frame downstream after N forward steps (failover tests).
+  // malformed frame downstream after N forward steps, and a compute-time multiplier (failover tests).
   const v = process.env.LLMESH_TEST_PROTOCOL_VERSION;
   const garbage = process.env.LLMESH_TEST_GARBAGE_AFTER;
   const scale = process.env.LLMESH_TEST_COMPUTE_SCALE;
-  let worker: MeshWorker;
-  try {
-    worker = await MeshWorker.join({
-      transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log,
-      ...(v ? { protocolVersion: Number(v) } : {}), ...(garbage ? { garbageAfterSteps: Number(garbage) } : {}), ...(scale ? { computeScale: Number(scale) } : {}),
-      ...(opts.memory !== undefined ? { memoryBytes: opts.memory } : {}),
-    });
-  } catch (err) {
-    await transport.stop().catch(() => {});
-    throw err;
-  }
+
   // First signal: leave gracefully (the host moves this stage's layers off, nothing in flight fails);
   // a second one: leave now.
   let signals = 0;
+  let current: { worker: MeshWorker; transport: Libp2pTransport } | undefined;
   const onSignal = () => {
-    if (++signals === 1) {
+    if (++signals === 1 && current) {
       log("leaving: asking the host to move this stage's layers off (again to leave now)");
-      void worker.leave().finally(() => void transport.stop().finally(() => process.exit(0)));
+      const c = current;
+      void c.worker.leave().finally(() => void c.transport.stop().finally(() => process.exit(0)));
       return;
     }
-    worker.stop();
-    void transport.stop().finally(() => process.exit(0));
+    current?.worker.stop();
+    void (current?.transport.stop() ?? Promise.resolve()).finally(() => process.exit(0));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  try {
-    await worker.assigned;
-  } catch (err) {
-    if (signals > 0) return new Promise<never>(() => {}); // leaving: the signal handler exits
+
+  for (let attempt = 1; ; attempt++) {
+    const transport = await Libp2pTransport.create({
+      privateKey: await loadOrCreateKey(dataDir),
+      listen: opts.listen?.length ? opts.listen : ["/ip4/0.0.0.0/tcp/0"],
+      ...(opts.announce?.length ? { announce: opts.announce } : {}),
+      mdns: opts.mdns ?? false,
+    });
+    let worker: MeshWorker;
+    try {
+      worker = await MeshWorker.join({
+        transport, invite, modelPath: opts.model, fingerprint: fp, ...(opts.name ? { name: opts.name } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}), log,
+        ...(v ? { protocolVersion: Number(v) } : {}), ...(garbage ? { garbageAfterSteps: Number(garbage) } : {}), ...(scale ? { computeScale: Number(scale) } : {}),
+        ...(opts.memory !== undefined ? { memoryBytes: opts.memory } : {}),
+      });
+    } catch (err) {
+      await transport.stop().catch(() => {});
+      // A refusal is final; an unreachable host is retried with --rejoin.
+      if (!opts.rejoin || err instanceof RefusedError || signals > 0) throw err;
+      if (attempt === 1 || attempt % 30 === 0) log(`cannot reach the host (${(err as Error).message || (err as Error).name}); retrying every second (--rejoin)`);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    current = { worker, transport };
+    attempt = 0;
+    let why: string;
+    try {
+      await worker.assigned;
+      log(`ready: peer ${transport.peerId}`);
+      why = await worker.done;
+    } catch (err) {
+      if (signals > 0) return new Promise<never>(() => {}); // leaving: the signal handler exits
+      worker.stop();
+      await transport.stop().catch(() => {});
+      if (err instanceof RefusedError) throw err;
+      // The host went away (or let this spare go) before it needed our layers.
+      why = (err as Error).message;
+    }
+    if (signals > 0) return new Promise<never>(() => {});
+    log(`leaving: ${why}`);
+    current = undefined;
     worker.stop();
     await transport.stop().catch(() => {});
-    if (err instanceof RefusedError) throw err;
-    // The host went away (or let this spare go) before it needed our layers.
-    log(`leaving: ${(err as Error).message}`);
-    process.exit(0);
+    if (!opts.rejoin) process.exit(0);
+    log("rejoining the mesh (--rejoin): the host may restart with the same --data-dir and address");
   }
-  log(`ready: peer ${transport.peerId}`);
-  const why = await worker.done;
-  log(`leaving: ${why}`);
-  await transport.stop().catch(() => {});
-  process.exit(0);
 }
 
 export function registerJoin(program: Command): void {
@@ -100,6 +117,7 @@ export function registerJoin(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected an integer >= 1");
       return n;
     })
+    .option("--rejoin", "when the host goes away (a restart), keep trying to rejoin the same invite every second")
     .option("--memory <bytes>", "memory this peer offers the planner for weights and KV, e.g. 8G (default: the free memory)", parseBytes)
     .action(async (token: string, opts: JoinOptions) => {
       await join(token, opts);
