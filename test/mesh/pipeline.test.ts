@@ -24,6 +24,12 @@ async function reference(model: string): Promise<{ gateway: Gateway; client: Ope
   return { gateway, client: new OpenAI({ baseURL: `${url}/v1`, apiKey: "x", maxRetries: 0 }) };
 }
 
+/** Waits for both (so that after() can close whichever started), then throws the first failure. */
+async function both(a: Promise<unknown>, b: Promise<unknown>): Promise<void> {
+  const r = await Promise.allSettled([a, b]);
+  for (const x of r) if (x.status === "rejected") throw x.reason;
+}
+
 async function streamText(client: OpenAI, model: string, prompt: string, maxTokens = 24): Promise<{ text: string; tokens: number }> {
   const s = await client.completions.create({ model, prompt, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
   let text = "";
@@ -50,7 +56,7 @@ describe("stories260K split three ways (host + 2 workers)", () => {
   let ref: { gateway: Gateway; client: OpenAI };
   let client: OpenAI;
   before(async () => {
-    [mesh, ref] = await Promise.all([startMesh(STORIES, { split: "2,2,1" }), reference(STORIES)]);
+    await both(startMesh(STORIES, { split: "2,2,1" }).then((m) => (mesh = m)), reference(STORIES).then((r) => (ref = r)));
     client = new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey: "x", maxRetries: 0 });
   });
   after(async () => {
@@ -188,7 +194,7 @@ describe("synthetic tiny-qwen2 (Q8_0) split three ways", () => {
   let ref: { gateway: Gateway; client: OpenAI };
   before(async () => {
     const model = synthModel(tempDir());
-    [mesh, ref] = await Promise.all([startMesh(model), reference(model)]);
+    await both(startMesh(model).then((m) => (mesh = m)), reference(model).then((r) => (ref = r)));
   });
   after(async () => {
     await mesh?.close();
