@@ -66,6 +66,11 @@ export interface HostOptions {
   liveness?: LivenessOptions;
   /** How long steps wait for a ring while none can be built, ms (default 30 s); then 503. */
   recoveryTimeoutMs?: number;
+  /**
+   * Let the planner choose how many peers to use (fewer stages when splitting does not pay; a peer that
+   * cannot help waits as a spare). Default: every peer that joined is a stage (`--peers N` → N + 1).
+   */
+  autoStages?: boolean;
   /** A joiner replaces the running placement only when the planner predicts at least this gain (default 0.1). */
   replanThreshold?: number;
   log?: (msg: string) => void;
@@ -265,9 +270,11 @@ export class MeshHost {
       return;
     }
     if (held) {
-      if (this.pipeline && !this.pipeline.isPaused) {
+      // Also while a planned switch is draining: the steps this stage held will never come back, so
+      // they are kept for the next ring instead of being waited for.
+      if (this.pipeline) {
         this.pipeline.suspend();
-        this.downSince = performance.now();
+        this.downSince ??= performance.now();
       }
       this.phase = `recovering: ${w.peer} ${type === "leave" ? "left" : "is gone"}`;
       this.requestReconfigure(`peer ${w.peer} ${type === "leave" ? "left" : "is gone"} (${why})`, false);
@@ -323,7 +330,7 @@ export class MeshHost {
       } catch {
         current = null;
       }
-      const candidate = this.bestPlan(cluster, [this.stageCount, this.stageCount + 1]);
+      const candidate = this.o.autoStages ? plan(this.profile, cluster, this.planOptions()) : this.bestPlan(cluster, [this.stageCount, this.stageCount + 1]);
       if (shouldReplan(current, candidate, this.o.replanThreshold ?? 0.1)) {
         this.requestReconfigure(`peer ${w.peer} joined and the planner predicts ${fmtCost(candidate)} instead of ${current ? fmtCost(current) : "an invalid placement"}`, true);
       } else {
@@ -407,13 +414,30 @@ export class MeshHost {
         }
       } else {
         try {
-          chosen = first ? plan(this.profile, sub, this.planOptions(ids.length)) : this.bestPlan(sub, [Math.max(this.lastStageCount, 1)]);
+          chosen = this.o.autoStages
+            ? plan(this.profile, sub, this.planOptions())
+            : first ? plan(this.profile, sub, this.planOptions(ids.length)) : this.bestPlan(sub, [Math.max(this.lastStageCount, 1)]);
         } catch (err) {
           throw new Error(`no placement over the ${ids.length} peer(s) left can hold the model: ${(err as Error).message}`);
         }
         ranges = chosen.placement.map((st) => ({ peer: st.peer, start: st.start, end: st.end }));
       }
       if (drain && this.pipeline && !this.pipeline.isPaused) {
+        // Spares that the new placement uses load their future layers first, while the running ring
+        // keeps serving; the final ASSIGN below (same range) then keeps those weights.
+        this.phase = `preparing a new placement: ${reason}`;
+        await Promise.all(ranges.slice(1).map(async (r, i) => {
+          const w = this.workers.find((x) => x.peer === r.peer);
+          if (!w) throw new Error(`peer ${r.peer} went away before the switch`);
+          if (w.state !== "spare" || w.range) return;
+          const a: Assign = { range: { start: r.start, end: r.end }, codec: this.o.codec ?? Codec.F32, maxContext: this.o.maxContext ?? 0, next: [], stageIndex: i + 1, nStages: ranges.length, epoch: this.epoch };
+          const reply = new Promise<Uint8Array | undefined>((res) => w.waiters.set(0, res));
+          await w.control.send(encodeJson(MsgKind.ASSIGN, a)).catch(() => {});
+          const f = await reply;
+          w.waiters.delete(0);
+          if (!f || readHeader(f).kind !== MsgKind.READY) throw new Error(`peer ${w.peer} could not load layers [${r.start}, ${r.end}) for the new placement`);
+          this.log(`peer ${w.peer} (${w.info.name}) loaded its future layers [${r.start}, ${r.end}) while the mesh kept serving`);
+        }));
         this.phase = `switching placement: ${reason}`;
         await this.pipeline.pause(30_000);
         this.downSince = performance.now();
@@ -429,6 +453,7 @@ export class MeshHost {
         const w = ring[i];
         const next = i + 1 < ring.length ? ring[i + 1].info.addrs : [];
         const a: Assign = { range: { start: ranges[i + 1].start, end: ranges[i + 1].end }, codec, maxContext, next, stageIndex: i + 1, nStages: ranges.length, epoch };
+        if (w.state === "gone") throw new Error(`peer ${w.peer} went away before loading layers [${a.range.start}, ${a.range.end})`);
         const reply = new Promise<Uint8Array | undefined>((res) => w.waiters.set(0, res));
         await w.control.send(encodeJson(MsgKind.ASSIGN, a)).catch(() => {});
         const f = await reply;
@@ -543,6 +568,7 @@ export class MeshHost {
   /** Asks a worker and waits for the reply with the same step id (ms at most). */
   private async ask(w: WorkerPeer, kind: number, body: unknown, timeoutMs: number): Promise<Uint8Array | undefined> {
     const id = this.reqId++;
+    if (w.state === "gone") return undefined;
     const got = new Promise<Uint8Array | undefined>((res) => {
       w.waiters.set(id, res);
       setTimeout(() => res(undefined), timeoutMs).unref();

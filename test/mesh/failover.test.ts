@@ -211,6 +211,7 @@ describe("joins and leaves during generation", { concurrency: false }, () => {
     const at = performance.now();
     await m.addWorker("w2");
     await waitFor(m.host, /re-planned \(epoch 2/, 20_000);
+    assert.match(m.host.out, /\(w2\) loaded its future layers \[\d+, 5\) while the mesh kept serving/);
     const run = await running;
     assert.deepEqual(run.texts, expected);
     const { worstPause } = pauseAround(run, at);

@@ -221,3 +221,20 @@ describe("synthetic tiny-qwen2 (Q8_0) split three ways", () => {
     assert.ok(s.placement.predictedMsPerToken > 0);
   });
 });
+
+describe("--auto-stages: the planner may leave peers out", () => {
+  let mesh: TestMesh | undefined;
+  after(async () => {
+    await mesh?.close();
+  });
+
+  test("stories260K is too small to gain from a split: the host holds every layer, the workers wait as spares", async () => {
+    mesh = await startMesh(STORIES, { workers: 2, extra: ["--auto-stages"] });
+    const st = (await (await fetch(`${mesh.url}/v1/mesh`)).json()) as { stages: Array<{ name: string; range: { start: number; end: number } }>; spares: Array<{ name: string }>; placement: { notes: string[] } };
+    assert.deepEqual(st.stages.map((s) => [s.name, s.range.start, s.range.end]), [["host", 0, 5]]);
+    assert.deepEqual(st.spares.map((s) => s.name).sort(), ["w1", "w2"]);
+    const client = new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey: "x", maxRetries: 0 });
+    const r = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
+    assert.ok(r.choices[0].text.length > 0);
+  });
+});

@@ -70,9 +70,10 @@ export async function join(token: string, opts: JoinOptions): Promise<void> {
       });
     } catch (err) {
       await transport.stop().catch(() => {});
-      // A refusal is final; an unreachable host is retried with --rejoin.
-      if (!opts.rejoin || err instanceof RefusedError || signals > 0) throw err;
-      if (attempt === 1 || attempt % 30 === 0) log(`cannot reach the host (${(err as Error).message || (err as Error).name}); retrying every second (--rejoin)`);
+      // A refusal is final; a network failure (host unreachable, a stream reset while the host drops
+      // this peer's previous connection after a restart) is retried 3 times, forever with --rejoin.
+      if (err instanceof RefusedError || signals > 0 || (!opts.rejoin && attempt >= 3)) throw err;
+      if (attempt === 1 || attempt % 30 === 0) log(`cannot reach the host (${(err as Error).message || (err as Error).name}); retrying every second`);
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }

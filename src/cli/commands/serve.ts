@@ -35,6 +35,7 @@ async function startMesh(opts: ServeOptions, log: (m: string) => void, metrics: 
     ...(opts.split ? { split: opts.split.split(",").map(Number) } : {}),
     batch: opts.maxBatch,
     ...(opts.planObjective ? { objective: opts.planObjective } : {}),
+    ...(opts.autoStages ? { autoStages: true } : {}),
     ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}),
     ...(opts.modelId ? { modelId: opts.modelId } : {}),
     enginePath: opts.engine,
@@ -98,6 +99,8 @@ export interface ServeOptions {
   pipelineDepth?: number;
   /** Memory this peer offers for weights and KV (bytes). */
   memory?: number;
+  /** Mesh: the planner chooses the number of stages. */
+  autoStages?: boolean;
   /** Mesh: link bandwidth for the planner (bits/s), instead of the probe's measurement. */
   linkBandwidth?: number;
   /** Mesh: seconds steps wait for a new placement after a stage is lost, then 503. */
@@ -243,6 +246,7 @@ export function registerServe(program: Command): void {
     .option("--announce <multiaddr...>", "mesh: addresses to advertise instead (e.g. behind a proxy)")
     .addOption(new Option("--codec <codec>", "mesh: activation codec between stages").choices(["f32", "f16", "bf16", "int8"]).default("f32"))
     .option("--split <layers>", "mesh: layers per stage, host first (default: placed by the planner)")
+    .option("--auto-stages", "mesh: let the planner choose how many peers hold layers (a peer that cannot help waits as a spare); default: every peer is a stage")
     .addOption(new Option("--plan-objective <objective>", "mesh: what the planner optimises: one stream's latency, or throughput with --max-batch streams").choices(["interactive", "batch"]).default("interactive"))
     .option("--mdns", "mesh: LAN discovery (mDNS)")
     .option("--threads <n>", "compute threads of the engine (default: the number of cores)", int(1))
