@@ -71,6 +71,8 @@ export interface HostOptions {
    * cannot help waits as a spare). Default: every peer that joined is a stage (`--peers N` → N + 1).
    */
   autoStages?: boolean;
+  /** Every link's RTT and bandwidth are measured again this often (ms; default 5 min; 0 = never). */
+  probeIntervalMs?: number;
   /** A joiner replaces the running placement only when the planner predicts at least this gain (default 0.1). */
   replanThreshold?: number;
   log?: (msg: string) => void;
@@ -105,6 +107,9 @@ export class MeshHost {
   private resolveBackend!: (b: ModelBackend) => void;
   private rejectBackend!: (e: Error) => void;
   private beatTimer: NodeJS.Timeout | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  /** Times every link was re-measured (the periodic refresh). */
+  private linksRefreshed = 0;
   private readonly liveness: Liveness;
   private reqId = 1;
   private readonly nLayer: number;
@@ -153,6 +158,11 @@ export class MeshHost {
     await serveBandwidthProbe(o.transport);
     h.beatTimer = setInterval(() => h.beat(), h.liveness.options.beatMs);
     h.beatTimer.unref();
+    const every = o.probeIntervalMs ?? 300_000;
+    if (every > 0) {
+      h.probeTimer = setInterval(() => h.refreshLinks(), every);
+      h.probeTimer.unref();
+    }
     if (o.peers === 0) h.requestReconfigure("the first placement", false);
     return h;
   }
@@ -320,9 +330,17 @@ export class MeshHost {
 
   /** A joiner after the first placement: kept as a spare unless the planner says switching pays. */
   private async considerJoiner(w: WorkerPeer): Promise<void> {
+    await this.considerReplan(`peer ${w.peer} joined`, () => w.state === "spare", `peer ${w.peer} kept as a spare`);
+  }
+
+  /**
+   * Re-measures what is missing (or everything, after `refresh`), then switches placement only when
+   * the planner predicts a gain of at least the threshold (hysteresis: no reshuffle for less).
+   */
+  private async considerReplan(why: string, still: () => boolean, keptMsg: string): Promise<void> {
     try {
       const cluster = await this.measureCluster();
-      if (w.state !== "spare" || !this.current) return;
+      if (!still() || !this.current || this.phase !== "ready") return;
       const running = [{ peer: this.o.transport.peerId, ...this.hostRange! }, ...this.stages.map((s) => ({ peer: s.peer, ...s.range! }))];
       let current: Plan | null = null;
       try {
@@ -330,15 +348,24 @@ export class MeshHost {
       } catch {
         current = null;
       }
+      if (current) this.setPlacementStatus(current, this.placementStatus?.source ?? "planner", false);
       const candidate = this.o.autoStages ? plan(this.profile, cluster, this.planOptions()) : this.bestPlan(cluster, [this.stageCount, this.stageCount + 1]);
       if (shouldReplan(current, candidate, this.o.replanThreshold ?? 0.1)) {
-        this.requestReconfigure(`peer ${w.peer} joined and the planner predicts ${fmtCost(candidate)} instead of ${current ? fmtCost(current) : "an invalid placement"}`, true);
+        this.requestReconfigure(`${why} and the planner predicts ${fmtCost(candidate)} instead of ${current ? fmtCost(current) : "an invalid placement"}`, true);
       } else {
-        this.log(`peer ${w.peer} kept as a spare: the planner predicts no gain worth a switch (${current ? fmtCost(current) : "?"} now, ${fmtCost(candidate)} with it)`);
+        this.log(`${keptMsg}: the planner predicts no gain worth a switch (${current ? fmtCost(current) : "?"} now, ${fmtCost(candidate)} otherwise)`);
       }
     } catch (err) {
-      this.log(`could not evaluate joiner ${w.peer}: ${(err as Error).message}`);
+      this.log(`could not re-evaluate the placement (${why}): ${(err as Error).message}`);
     }
+  }
+
+  /** Periodic re-measurement of every link (RTT and bandwidth), with a re-plan if it pays. */
+  private refreshLinks(): void {
+    if (this.phase !== "ready" || this.reconfiguring || this.measuring > 0 || this.live.length === 0) return;
+    this.links.clear();
+    this.linksRefreshed++;
+    void this.considerReplan("the links were re-measured", () => true, "placement kept after re-measuring the links");
   }
 
   private planOptions(stages?: number): Partial<PlanOptions> {
@@ -552,7 +579,7 @@ export class MeshHost {
   /** Stages of the last placement that was up (kept while the mesh recovers). */
   private lastStageCount = 0;
 
-  private setPlacementStatus(chosen: Plan | undefined, source: "planner" | "--split"): void {
+  private setPlacementStatus(chosen: Plan | undefined, source: "planner" | "--split", log = true): void {
     if (!chosen) return;
     const p = chosen.prediction;
     this.placementStatus = {
@@ -561,7 +588,7 @@ export class MeshHost {
       hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, bytesPerSec: this.links.get(`${h.from}>${h.to}`)?.bytesPerSec ?? 0, predictedMs: h.tokenSec * 1000 })),
       notes: chosen.notes,
     };
-    this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${this.o.batch ?? 8} streams`);
+    if (log) this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${this.o.batch ?? 8} streams`);
   }
 
 
@@ -654,6 +681,7 @@ export class MeshHost {
       ready: this.phase === "ready",
       phase: this.phase,
       epoch: this.epoch,
+      linksRefreshed: this.linksRefreshed,
       codec: codecName(this.o.codec ?? Codec.F32),
       model: basename(this.o.modelPath),
       fingerprint: this.o.fingerprint,
@@ -695,6 +723,7 @@ export class MeshHost {
     if (this.closing) return;
     this.closing = true;
     clearInterval(this.beatTimer);
+    clearInterval(this.probeTimer);
     for (const w of this.live) {
       await w.control.send(encodeJson(MsgKind.BYE, {})).catch(() => {});
       w.control.close();

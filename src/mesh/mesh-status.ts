@@ -38,6 +38,8 @@ export interface MeshStatus {
   phase: string;
   /** Placement generation (1 = the first; +1 per re-plan). */
   epoch: number;
+  /** Times every link was re-measured since the start (periodic refresh, `--probe-interval`). */
+  linksRefreshed: number;
   codec: string;
   model: string;
   fingerprint: string;

@@ -13,7 +13,7 @@ import { decodeInvite, encodeInvite, modelFingerprint } from "../../src/mesh/ide
 import { Libp2pTransport } from "../../src/mesh/libp2p-transport.ts";
 import { CONTROL_PROTOCOL, encodeForward, encodeJson, MsgKind, PROTOCOL_VERSION } from "../../src/mesh/stage-protocol.ts";
 import { Codec } from "../../src/mesh/codecs.ts";
-import { MAIN, ROOT, startMesh, STORIES, synthModel, tempDir, type TestMesh } from "./helpers.ts";
+import { MAIN, ROOT, startMesh, STORIES, synthModel, tempDir, waitFor, type TestMesh } from "./helpers.ts";
 
 const PROMPTS = ["Once upon a time", "The little dog", "Lily and Ben went to the park", "One day, a bird", "Tom had a red ball", "The sun was", "Mom said", "There was a big tree"];
 
@@ -229,12 +229,19 @@ describe("--auto-stages: the planner may leave peers out", () => {
   });
 
   test("stories260K is too small to gain from a split: the host holds every layer, the workers wait as spares", async () => {
-    mesh = await startMesh(STORIES, { workers: 2, extra: ["--auto-stages"] });
+    mesh = await startMesh(STORIES, { workers: 2, extra: ["--auto-stages", "--probe-interval", "1"] });
     const st = (await (await fetch(`${mesh.url}/v1/mesh`)).json()) as { stages: Array<{ name: string; range: { start: number; end: number } }>; spares: Array<{ name: string }>; placement: { notes: string[] } };
     assert.deepEqual(st.stages.map((s) => [s.name, s.range.start, s.range.end]), [["host", 0, 5]]);
     assert.deepEqual(st.spares.map((s) => s.name).sort(), ["w1", "w2"]);
     const client = new OpenAI({ baseURL: `${mesh.url}/v1`, apiKey: "x", maxRetries: 0 });
     const r = await client.completions.create({ model: "stories260K", prompt: "Once upon a time", max_tokens: 8, temperature: 0 });
     assert.ok(r.choices[0].text.length > 0);
+  });
+
+  test("--probe-interval: every link is measured again, and the placement is kept when a switch would not pay", async () => {
+    await waitFor(mesh!.host, /placement kept after re-measuring the links/, 15_000);
+    const st = (await (await fetch(`${mesh!.url}/v1/mesh`)).json()) as { linksRefreshed: number; epoch: number };
+    assert.ok(st.linksRefreshed >= 1);
+    assert.equal(st.epoch, 1);
   });
 });

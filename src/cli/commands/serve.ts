@@ -36,6 +36,7 @@ async function startMesh(opts: ServeOptions, log: (m: string) => void, metrics: 
     batch: opts.maxBatch,
     ...(opts.planObjective ? { objective: opts.planObjective } : {}),
     ...(opts.autoStages ? { autoStages: true } : {}),
+    ...(opts.probeInterval !== undefined ? { probeIntervalMs: opts.probeInterval * 1000 } : {}),
     ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}),
     ...(opts.modelId ? { modelId: opts.modelId } : {}),
     enginePath: opts.engine,
@@ -99,6 +100,8 @@ export interface ServeOptions {
   pipelineDepth?: number;
   /** Memory this peer offers for weights and KV (bytes). */
   memory?: number;
+  /** Mesh: seconds between re-measurements of every link (0 = never). */
+  probeInterval?: number;
   /** Mesh: the planner chooses the number of stages. */
   autoStages?: boolean;
   /** Mesh: link bandwidth for the planner (bits/s), instead of the probe's measurement. */
@@ -246,6 +249,7 @@ export function registerServe(program: Command): void {
     .option("--announce <multiaddr...>", "mesh: addresses to advertise instead (e.g. behind a proxy)")
     .addOption(new Option("--codec <codec>", "mesh: activation codec between stages").choices(["f32", "f16", "bf16", "int8"]).default("f32"))
     .option("--split <layers>", "mesh: layers per stage, host first (default: placed by the planner)")
+    .option("--probe-interval <s>", "mesh: re-measure every link (RTT, bandwidth) this often, and re-plan if it pays (0 = never)", num(0), 300)
     .option("--auto-stages", "mesh: let the planner choose how many peers hold layers (a peer that cannot help waits as a spare); default: every peer is a stage")
     .addOption(new Option("--plan-objective <objective>", "mesh: what the planner optimises: one stream's latency, or throughput with --max-batch streams").choices(["interactive", "batch"]).default("interactive"))
     .option("--mdns", "mesh: LAN discovery (mDNS)")
