@@ -308,18 +308,15 @@ export class MeshHost {
     for (const w of this.live) w.control.send(encodeJson(MsgKind.PING, { t: performance.now() })).catch(() => {});
     // Let the replies already received be read before judging (setImmediate runs after I/O).
     setImmediate(() => {
-      if (this.measuring > 0) {
-        // Bandwidth probes share the peers' connections and can hold their PONGs back: no verdicts
-        // on silence while they run (a closed connection still counts at once).
-        for (const w of this.live) this.liveness.heard(w.peer);
-        return;
-      }
       const tokens = this.pipeline?.tokensInFlight ?? 0;
+      // Bandwidth probes share the peers' connections and can hold their PONGs back: while they run,
+      // silence is judged more leniently (a closed connection still counts at once).
+      const probing = this.measuring > 0 ? PROBING_ALLOWANCE_MS : 0;
       const dead = this.liveness.check((peer) => {
         const w = this.workers.find((x) => x.peer === peer);
-        if (!w?.range || tokens === 0) return 0;
+        if (!w?.range || tokens === 0) return probing;
         // A generous allowance: 4× the measured per-token compute of its layers for every token in flight.
-        return 4 * tokens * w.info.msPerLayer * (w.range.end - w.range.start);
+        return probing + 4 * tokens * w.info.msPerLayer * (w.range.end - w.range.start);
       });
       for (const peer of dead) {
         const w = this.workers.find((x) => x.peer === peer);
@@ -644,7 +641,8 @@ export class MeshHost {
       if (fixed === undefined) {
         for (const direction of ["send", "receive"] as const) {
           try {
-            bw[direction] = (await probeBandwidth(this.o.transport, w.info.addrs, { direction })).bytesPerSec;
+            if (w.state === "gone") break;
+            bw[direction] = (await probeBandwidth(this.o.transport, w.info.addrs, { direction, timeoutMs: PROBE_TIMEOUT_MS })).bytesPerSec;
           } catch (err) {
             this.log(`could not probe the bandwidth to ${w.peer} (${direction}): ${(err as Error).message}; assuming ${FALLBACK_BYTES_PER_SEC * 8e-6} Mbit/s`);
           }
@@ -658,7 +656,7 @@ export class MeshHost {
       live.map(async (w) => {
         const targets = live.filter((x) => x !== w && !this.links.has(key(w.peer, x.peer))).map((x) => ({ peer: x.peer, addrs: x.info.addrs }));
         if (targets.length === 0) return;
-        const f = await this.ask(w, MsgKind.PROBE, { targets, bandwidth: fixed === undefined }, 60_000);
+        const f = await this.ask(w, MsgKind.PROBE, { targets, bandwidth: fixed === undefined }, 8000 * targets.length);
         const got = f ? decodeJson<{ rttSec: Record<string, number>; bytesPerSec?: Record<string, number> }>(f) : { rttSec: {} };
         for (const t of targets) {
           const other = live.find((x) => x.peer === t.peer);
@@ -731,6 +729,11 @@ export class MeshHost {
     await this.o.transport.stop().catch(() => {});
   }
 }
+
+/** Extra silence tolerated while link probes run (ms). */
+const PROBING_ALLOWANCE_MS = 4000;
+/** A bandwidth probe gives up after this long (ms): a frozen peer must not hold a re-plan for long. */
+const PROBE_TIMEOUT_MS = 5000;
 
 /** Planner's link bandwidth when a probe fails and none is given: 1 Gbit/s. */
 const FALLBACK_BYTES_PER_SEC = 125e6;

@@ -142,7 +142,7 @@ export class MeshWorker {
           for (const t of targets) {
             try {
               if (this.o.transport.ping) rttSec[t.peer] = await this.o.transport.ping(t.addrs);
-              if (bandwidth) bytesPerSec[t.peer] = (await probeBandwidth(this.o.transport, t.addrs)).bytesPerSec;
+              if (bandwidth) bytesPerSec[t.peer] = (await probeBandwidth(this.o.transport, t.addrs, { timeoutMs: 5000 })).bytesPerSec;
             } catch (err) {
               this.log(`could not measure the link to ${t.peer}: ${(err as Error).message}`);
             }
