@@ -46,6 +46,9 @@ function rand(): number {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 }
 
+/** The longest gap so far: its length (ms) and when it ended (Date.now()). */
+const worst = { ms: 0, endedAt: 0 };
+
 async function stream(client: OpenAI, model: string, prompt: string, gaps: number[]): Promise<string> {
   const s = await client.completions.create({ model, prompt, max_tokens: TOKENS, temperature: 0, stream: true, ...{ ignore_eos: true } });
   let text = "";
@@ -54,7 +57,13 @@ async function stream(client: OpenAI, model: string, prompt: string, gaps: numbe
     const piece = c.choices[0]?.text ?? "";
     if (!piece) continue;
     const now = performance.now();
-    if (last > 0) gaps.push(now - last);
+    if (last > 0) {
+      gaps.push(now - last);
+      if (now - last > worst.ms) {
+        worst.ms = now - last;
+        worst.endedAt = Date.now();
+      }
+    }
     last = now;
     text += piece;
   }
@@ -158,6 +167,16 @@ async function main(): Promise<void> {
   await Promise.all([...load, chaos]);
   stopping = true;
   const st = (await (await fetch(`${mesh.url}/v1/mesh`)).json()) as MeshStatus;
+  // What the host logged around the worst pause (JSON lines with epoch-ms times).
+  const around: string[] = [];
+  for (const line of mesh.host.out.split("\n")) {
+    try {
+      const j = JSON.parse(line) as { time: number; msg: string };
+      if (j.msg !== "request" && j.time >= worst.endedAt - worst.ms - 1500 && j.time <= worst.endedAt + 200) around.push(`  ${((j.time - worst.endedAt) / 1000).toFixed(3)} s: ${j.msg.slice(0, 240)}`);
+    } catch {
+      // not a log line
+    }
+  }
   await mesh.close();
   for (const p of live.values()) p?.child.kill("SIGKILL");
 
@@ -166,9 +185,11 @@ async function main(): Promise<void> {
     `soak: ${secs.toFixed(0)} s, ${W} workers, ${C} clients, ${TOKENS} tokens per request, seed ${args.seed}`,
     `faults: ${Object.entries(faults).map(([k, v]) => `${k} ${v}`).join(", ")}`,
     `requests: completed ${completed} (text identical to the undisturbed run), failed ${failed}, wrong text ${wrong}`,
-    `inter-token gap: p50 ${pct(gaps, 50).toFixed(1)} ms, p99 ${pct(gaps, 99).toFixed(1)} ms, p99.9 ${pct(gaps, 99.9).toFixed(1)} ms, worst pause ${gaps.reduce((a, b) => Math.max(a, b), 0).toFixed(0)} ms`,
+    `inter-token gap: p50 ${pct(gaps, 50).toFixed(1)} ms, p99 ${pct(gaps, 99).toFixed(1)} ms, p99.9 ${pct(gaps, 99.9).toFixed(1)} ms, worst pause ${worst.ms.toFixed(0)} ms`,
     `mesh: epoch ${st.epoch}, events ${JSON.stringify(st.failover.events)}, replayed ${st.failover.replayedSequences} sequences / ${st.failover.replayedTokens} tokens, steps re-sent ${st.failover.resentSteps}, worst ring-down ${st.failover.worstRecoveryMs} ms`,
     ...[...errors].map(([m, n]) => `error ×${n}: ${m}`),
+    `host log around the worst pause (seconds relative to its end):`,
+    ...around.slice(0, 60),
   ];
   process.stdout.write(lines.join("\n") + "\n");
   process.exit(failed + wrong > 0 ? 1 : 0);
