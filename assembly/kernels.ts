@@ -12,16 +12,25 @@
 // weight type's vec_dot_type, values exactly as src/engine/matmul-input.ts rounds them), each
 // weight block is dotted with it in integers, and the integer sum is scaled by d_w·d_x. Block
 // results are accumulated in f64 (the products d_w·d_x·isum are exact in f64), so the result is
-// the float64 value of ggml's integer formula, rounded to f32 once.
+// the float64 value of ggml's integer formula, rounded to f32 once. (ggml accumulates in f32; that
+// is faster, but its extra rounding flips quantized activations of later layers against the
+// engine's reference path far more often — test/engine/reference-vs-fast.test.ts.) Matmuls are
+// tiled over tokens (each weight block is loaded and widened once for up to 4 tokens) without
+// changing any output's sequence of operations: results never depend on how many tokens share a call.
 //
 // Uniform matmul signature (so that worker threads can dispatch any of them by index):
 //   mm_X(w, nCols, r0, r1, xq, xd, xs, nTok, y, ys)
 //     w      weights (layout per kernel, see src/kernels/layout.ts)
 //     nCols  elements per weight row
 //     r0,r1  the output rows to compute (multiples of 4 for the 4-row interleaved layouts)
-//     xq     activations: i16 quants (nTok, nCols) or f32 values (nTok, nCols) for float weights
+//     xq     activations: Q8_0 quants as i16 (quantize_q8, for Q8_0 weights) or int8 (quantize_q8i,
+//            for Q4_0/Q5_0/Q4_1/Q5_1), Q8_K quants as int8 (quantize_q8k), all (nTok, nCols); or f32
+//            values (nTok, nCols) for float weights
 //     xd     f32 block scales of the activations (nTok, nCols/32 or nCols/256)
-//     xs     Q8_1 block sums (f32, nTok × nCols/32) or Q8_K 16-element sums (i32, nTok × nCols/16)
+//     xs     quantize_q8i: [f32 Q8_1 block sum, i32 Σq] (nTok × nCols/32 pairs); quantize_q8k: i16
+//            sums of 16 quants (nTok × nCols/16)
+//   Kernels with a `_x` variant use i16x8.relaxed_dot_i8x16_i7x16_s (see dotU8); `_x` computes the
+//   same integers without it, for machines where relaxed_dot_probe() fails.
 //     y, ys  f32 output, element (t, r) at y + 4·(t·ys + r)
 
 // ---------------------------------------------------------------------------------------------
@@ -59,14 +68,61 @@ function q8i(v: f32): i32 {
 
 /**
  * Q8_0 / Q8_1 activations: x f32 (nTok, n) → q i16 (nTok, n), d f32 (nTok, n/32) = fp16(amax/127),
- * and when s != 0 the Q8_1 block sums s = fp16(f32(amax/127) · Σq).
+ * and when s != 0 the Q8_1 block sums s = fp16(f32(amax/127) · Σq) (f32, nTok × n/32).
+ * quantize_q8i: the same quants as int8, and s as pairs [f32 fp16(d·Σq), i32 Σq] (nTok × n/32 × 8 bytes).
  */
-export function quantize_q8(x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function quantizeQ8(I8: bool, x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
+  const nb = n >> 5;
+  const absMask = i32x4.splat(0x7fffffff);
+  for (let t = 0; t < nTok; t++) {
+    for (let b = 0; b < nb; b++) {
+      const xp = x + (<usize>(t * n + b * 32) << 2);
+      const qp = q + (<usize>(t * n + b * 32) << (I8 ? 0 : 1));
+      // amax: pmax(m, a) = m < a ? a : m, like the scalar `if (a > amax) amax = a` (NaN never wins)
+      let m = f32x4.splat(0);
+      for (let j = 0; j < 32; j += 4) m = f32x4.pmax(m, v128.and(v128.load(xp + (j << 2)), absMask));
+      let amax: f32 = 0;
+      for (let l = 0; l < 4; l++) {
+        const a = l == 0 ? f32x4.extract_lane(m, 0) : l == 1 ? f32x4.extract_lane(m, 1) : l == 2 ? f32x4.extract_lane(m, 2) : f32x4.extract_lane(m, 3);
+        if (a > amax) amax = a;
+      }
+      const dr: f32 = amax / 127;
+      const id = f32x4.splat(amax != 0 ? <f32>127 / amax : 0);
+      let sum = i32x4.splat(0);
+      for (let j = 0; j < 32; j += 16) {
+        const v0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (j << 2)), id)));
+        const v1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (j << 2), 16), id)));
+        const v2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (j << 2), 32), id)));
+        const v3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(xp + (j << 2), 48), id)));
+        sum = i32x4.add(sum, i32x4.add(i32x4.add(v0, v1), i32x4.add(v2, v3)));
+        const w01 = i16x8.narrow_i32x4_s(v0, v1);
+        const w23 = i16x8.narrow_i32x4_s(v2, v3);
+        if (I8) v128.store(qp + j, i8x16.narrow_i16x8_s(w01, w23));
+        else {
+          v128.store(qp + (j << 1), w01);
+          v128.store(qp + (j << 1), w23, 16);
+        }
+      }
+      store<f32>(d + (<usize>(t * nb + b) << 2), f16round(dr));
+      const isum = hsum(sum);
+      if (I8) {
+        store<f32>(s + (<usize>(t * nb + b) << 3), f16round(dr * <f32>isum));
+        store<i32>(s + (<usize>(t * nb + b) << 3), isum, 4);
+      } else if (s != 0) store<f32>(s + (<usize>(t * nb + b) << 2), f16round(dr * <f32>isum));
+    }
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function quantizeQ8Generic(I8: bool, x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
   const nb = n >> 5;
   for (let t = 0; t < nTok; t++) {
     for (let b = 0; b < nb; b++) {
       const xp = x + (<usize>(t * n + b * 32) << 2);
-      const qp = q + (<usize>(t * n + b * 32) << 1);
+      const qp = q + (<usize>(t * n + b * 32) << (I8 ? 0 : 1));
       let amax: f32 = 0;
       for (let j = 0; j < 32; j++) {
         const a = abs<f32>(load<f32>(xp + (j << 2)));
@@ -77,18 +133,37 @@ export function quantize_q8(x: usize, n: i32, nTok: i32, q: usize, d: usize, s: 
       let sum = 0;
       for (let j = 0; j < 32; j++) {
         const v = q8i(load<f32>(xp + (j << 2)) * id);
-        store<i16>(qp + (j << 1), <i16>v);
+        if (I8) store<i8>(qp + j, <i8>v);
+        else store<i16>(qp + (j << 1), <i16>v);
         sum += v;
       }
       store<f32>(d + (<usize>(t * nb + b) << 2), f16round(dr));
-      if (s != 0) store<f32>(s + (<usize>(t * nb + b) << 2), f16round(dr * <f32>sum));
+      if (I8) {
+        store<f32>(s + (<usize>(t * nb + b) << 3), f16round(dr * <f32>sum));
+        store<i32>(s + (<usize>(t * nb + b) << 3), sum, 4);
+      } else if (s != 0) store<f32>(s + (<usize>(t * nb + b) << 2), f16round(dr * <f32>sum));
     }
   }
 }
 
+export function quantize_q8(x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
+  quantizeQ8(false, x, n, nTok, q, d, s);
+}
+/** quantize_q8's scalar twin. */
+export function quantize_q8_generic(x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
+  quantizeQ8Generic(false, x, n, nTok, q, d, s);
+}
+export function quantize_q8i(x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
+  quantizeQ8(true, x, n, nTok, q, d, s);
+}
+/** quantize_q8i's scalar twin. */
+export function quantize_q8i_generic(x: usize, n: i32, nTok: i32, q: usize, d: usize, s: usize): void {
+  quantizeQ8Generic(true, x, n, nTok, q, d, s);
+}
+
 /**
- * Q8_K activations (quantize_row_q8_K_ref): x f32 (nTok, n) → q i16 (nTok, n), d f32 (nTok, n/256),
- * bs i32 (nTok, n/16) sums of 16 quants.
+ * Q8_K activations (quantize_row_q8_K_ref): x f32 (nTok, n) → q i8 (nTok, n), d f32 (nTok, n/256),
+ * bs i16 (nTok, n/16) sums of 16 quants.
  */
 export function quantize_q8k(x: usize, n: i32, nTok: i32, q: usize, d: usize, bs: usize): void {
   const nb = n >> 8;
@@ -96,8 +171,8 @@ export function quantize_q8k(x: usize, n: i32, nTok: i32, q: usize, d: usize, bs
     for (let b = 0; b < nb; b++) {
       const e0 = t * n + b * 256;
       const xp = x + (<usize>e0 << 2);
-      const qp = q + (<usize>e0 << 1);
-      const bp = bs + (<usize>(e0 >> 4) << 2);
+      const qp = q + <usize>e0;
+      const bp = bs + (<usize>(e0 >> 4) << 1);
       let amax: f32 = 0;
       let max: f32 = 0;
       for (let j = 0; j < 256; j++) {
@@ -109,8 +184,8 @@ export function quantize_q8k(x: usize, n: i32, nTok: i32, q: usize, d: usize, bs
         }
       }
       if (amax == 0) {
-        for (let j = 0; j < 256; j++) store<i16>(qp + (j << 1), 0);
-        for (let j = 0; j < 16; j++) store<i32>(bp + (j << 2), 0);
+        for (let j = 0; j < 256; j++) store<i8>(qp + j, 0);
+        for (let j = 0; j < 16; j++) store<i16>(bp + (j << 1), 0);
         store<f32>(d + (<usize>(t * nb + b) << 2), 0);
         continue;
       }
@@ -119,10 +194,10 @@ export function quantize_q8k(x: usize, n: i32, nTok: i32, q: usize, d: usize, bs
         let sum = 0;
         for (let j = k * 16; j < k * 16 + 16; j++) {
           const v = min<i32>(127, q8i(iscale * load<f32>(xp + (j << 2))));
-          store<i16>(qp + (j << 1), <i16>v);
+          store<i8>(qp + j, <i8>v);
           sum += v;
         }
-        store<i32>(bp + (k << 2), sum);
+        store<i16>(bp + (k << 1), <i16>sum);
       }
       store<f32>(d + (<usize>(t * nb + b) << 2), <f32>1 / iscale);
     }
@@ -149,16 +224,6 @@ export function round_bf16(x: usize, n: i32): void {
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function dot32(w: v128, wh: v128, x: usize): v128 {
-  // 32 int8 weights (two vectors) · 32 i16 activations at x → i32x4 partial sums
-  let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(w), v128.load(x));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(w), v128.load(x, 16)));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(wh), v128.load(x, 32)));
-  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(wh), v128.load(x, 48)));
-}
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
 function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
   // [Σs0, Σs1, Σs2, Σs3]
   const a = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 4, 1, 5), v128.shuffle<i32>(s0, s1, 2, 6, 3, 7));
@@ -172,6 +237,50 @@ function hsum(v: v128): i32 {
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Q8R: Q8_0, 4-row interleaved int8 blocks against i16 activations (quantize_q8). Group g = rows
+// 4g..4g+3; block b of the group, 144 bytes: f32 d[4], then the 4 rows' 32 int8 quants interleaved
+// by column pairs (byte 16 + 8·(j >> 1) + 2·k + (j & 1) holds row k's column j). (Q8_0's quants are
+// signed 8-bit, so the 7-bit relaxed dot of the other formats does not apply.)
+//
+// Token tiling: a tile of 4, 2 or 1 tokens goes through the weights together, so each weight
+// block is loaded and widened once per tile, not once per token. Each output is still the same
+// sequence of operations, block after block (acc = acc + (d_w·d_x)·isum in f64), so an output's
+// bits never depend on the tile it was computed in: a batch of sequences gives exactly the logits
+// of each sequence alone.
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function dotW(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
+  // 32 widened int8 weights (four i16x8) · 32 i16 activations at x → i32x4 partial sums
+  let s = i32x4.dot_i16x8_s(w0, v128.load(x));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(w1, v128.load(x, 16)));
+  s = i32x4.add(s, i32x4.dot_i16x8_s(w2, v128.load(x, 32)));
+  return i32x4.add(s, i32x4.dot_i16x8_s(w3, v128.load(x, 48)));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function pairFold(a: v128, b: v128): v128 {
+  // [a0+a2, b0+b2, a1+a3, b1+b3]
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function quadFold(p: v128, q: v128): v128 {
+  // pairFold(s0, s1), pairFold(s2, s3) → [Σs0, Σs1, Σs2, Σs3]
+  return i32x4.add(v128.shuffle<i32>(p, q, 0, 1, 4, 5), v128.shuffle<i32>(p, q, 2, 3, 6, 7));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8rAcc(acc: v128, dw: v128, sums: v128, dx: usize, hi: bool): v128 {
+  // acc (f64x2, rows 0-1 or 2-3) += (d_w·d_x)·isum: the products are exact in f64
+  const s = f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(sums, sums, 2, 3, 0, 1) : sums);
+  return f64x2.add(acc, f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>load<f32>(dx))), s));
+}
+
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function storeY4(p: usize, a01: v128, a23: v128): void {
@@ -180,37 +289,135 @@ function storeY4(p: usize, a01: v128, a23: v128): void {
   v128.store(p, v128.shuffle<i32>(lo, hi, 0, 1, 4, 5));
 }
 
-// ---------------------------------------------------------------------------------------------
-// Q8R: 4-row interleaved int8 blocks (Q8_0, and Q4_0 / Q5_0 widened to int8 at load time).
-// Group g = rows 4g..4g+3; block b of the group, 144 bytes: f32 d[4], then 32 int8 of each row.
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8rChunk(w: usize, x: usize, s: v128): v128 {
+  // 16 quant bytes at w (columns c..c+3 of the 4 rows, by pairs) · the token's i16 activations
+  // c, c+1 and c+2, c+3 at x, each pair splatted to the 4 lanes → s + the 4 rows' partial sums
+  // (the widening is shared by the tile's tokens after inlining: V8 reuses the loaded vector)
+  const v = v128.load(w);
+  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), v128.load32_splat(x));
+  return i32x4.add(s, i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), v128.load32_splat(x, 4))));
+}
+
+/**
+ * One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4; a constant after inlining). The 128
+ * quant bytes of a group-block are column pairs of the 4 rows: 16 bytes = [r0 (c, c+1), r1 (c, c+1),
+ * r2, r3, r0 (c+2, c+3), r1, r2, r3]; widened to i16, one i32x4.dot_i16x8_s against the token's
+ * activation pair (c, c+1) splatted to 4 lanes gives the 4 rows' partial sums in the 4 lanes, so
+ * no horizontal folding is needed, and few registers: the weights of a chunk, one i32x4 per token.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
+  const xr = <usize>nCols << 1; // bytes per token of xq
+  const dr = <usize>nb << 2; // bytes per token of xd
+  const x0 = xq + <usize>t0 * xr;
+  const d0 = xd + <usize>t0 * dr;
+  let a0l = f64x2.splat(0); // token t0, rows 0-1
+  let a0h = a0l; // token t0, rows 2-3
+  let a1l = a0l;
+  let a1h = a0l;
+  let a2l = a0l;
+  let a2h = a0l;
+  let a3l = a0l;
+  let a3h = a0l;
+  for (let b = 0; b < nb; b++) {
+    const wp = wg + <usize>b * 144;
+    const xp = x0 + (<usize>b << 6);
+    let s0 = i32x4.splat(0);
+    let s1 = s0;
+    let s2 = s0;
+    let s3 = s0;
+    // 8 chunks of 4 columns, unrolled (a loop costs more than the work at T = 1)
+    s0 = q8rChunk(wp + 16, xp, s0);
+    if (T > 1) s1 = q8rChunk(wp + 16, xp + xr, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 16, xp + 2 * xr, s2);
+      s3 = q8rChunk(wp + 16, xp + 3 * xr, s3);
+    }
+    s0 = q8rChunk(wp + 32, xp + 8, s0);
+    if (T > 1) s1 = q8rChunk(wp + 32, xp + xr + 8, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 32, xp + 2 * xr + 8, s2);
+      s3 = q8rChunk(wp + 32, xp + 3 * xr + 8, s3);
+    }
+    s0 = q8rChunk(wp + 48, xp + 16, s0);
+    if (T > 1) s1 = q8rChunk(wp + 48, xp + xr + 16, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 48, xp + 2 * xr + 16, s2);
+      s3 = q8rChunk(wp + 48, xp + 3 * xr + 16, s3);
+    }
+    s0 = q8rChunk(wp + 64, xp + 24, s0);
+    if (T > 1) s1 = q8rChunk(wp + 64, xp + xr + 24, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 64, xp + 2 * xr + 24, s2);
+      s3 = q8rChunk(wp + 64, xp + 3 * xr + 24, s3);
+    }
+    s0 = q8rChunk(wp + 80, xp + 32, s0);
+    if (T > 1) s1 = q8rChunk(wp + 80, xp + xr + 32, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 80, xp + 2 * xr + 32, s2);
+      s3 = q8rChunk(wp + 80, xp + 3 * xr + 32, s3);
+    }
+    s0 = q8rChunk(wp + 96, xp + 40, s0);
+    if (T > 1) s1 = q8rChunk(wp + 96, xp + xr + 40, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 96, xp + 2 * xr + 40, s2);
+      s3 = q8rChunk(wp + 96, xp + 3 * xr + 40, s3);
+    }
+    s0 = q8rChunk(wp + 112, xp + 48, s0);
+    if (T > 1) s1 = q8rChunk(wp + 112, xp + xr + 48, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 112, xp + 2 * xr + 48, s2);
+      s3 = q8rChunk(wp + 112, xp + 3 * xr + 48, s3);
+    }
+    s0 = q8rChunk(wp + 128, xp + 56, s0);
+    if (T > 1) s1 = q8rChunk(wp + 128, xp + xr + 56, s1);
+    if (T > 2) {
+      s2 = q8rChunk(wp + 128, xp + 2 * xr + 56, s2);
+      s3 = q8rChunk(wp + 128, xp + 3 * xr + 56, s3);
+    }
+    // the block's contribution to each token's 4 outputs
+    const dw = v128.load(wp);
+    const dwl = f64x2.promote_low_f32x4(dw);
+    const dwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
+    const bo = <usize>b << 2;
+    a0l = q8rAcc(a0l, dwl, s0, d0 + bo, false);
+    a0h = q8rAcc(a0h, dwh, s0, d0 + bo, true);
+    if (T > 1) {
+      a1l = q8rAcc(a1l, dwl, s1, d0 + dr + bo, false);
+      a1h = q8rAcc(a1h, dwh, s1, d0 + dr + bo, true);
+    }
+    if (T > 2) {
+      a2l = q8rAcc(a2l, dwl, s2, d0 + 2 * dr + bo, false);
+      a2h = q8rAcc(a2h, dwh, s2, d0 + 2 * dr + bo, true);
+      a3l = q8rAcc(a3l, dwl, s3, d0 + 3 * dr + bo, false);
+      a3h = q8rAcc(a3h, dwh, s3, d0 + 3 * dr + bo, true);
+    }
+  }
+  const yp = y + (<usize>(t0 * ys + g * 4) << 2);
+  const yr = <usize>ys << 2;
+  storeY4(yp, a0l, a0h);
+  if (T > 1) storeY4(yp + yr, a1l, a1h);
+  if (T > 2) {
+    storeY4(yp + 2 * yr, a2l, a2h);
+    storeY4(yp + 3 * yr, a3l, a3h);
+  }
+}
 
 export function mm_q8r(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, _xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nb = nCols >> 5;
   const gb = <usize>nb * 144;
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     const wg = w + <usize>g * gb;
-    for (let t = 0; t < nTok; t++) {
-      const xqt = xq + (<usize>(t * nCols) << 1);
-      const xdt = xd + (<usize>(t * nb) << 2);
-      let a01 = f64x2.splat(0);
-      let a23 = f64x2.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const xp = xqt + (<usize>b << 6);
-        const wp = wg + <usize>b * 144;
-        const s0 = dot32(v128.load(wp, 16), v128.load(wp, 32), xp);
-        const s1 = dot32(v128.load(wp, 48), v128.load(wp, 64), xp);
-        const s2 = dot32(v128.load(wp, 80), v128.load(wp, 96), xp);
-        const s3 = dot32(v128.load(wp, 112), v128.load(wp, 128), xp);
-        const sums = hsum4(s0, s1, s2, s3);
-        const dx = f64x2.splat(<f64>load<f32>(xdt + (<usize>b << 2)));
-        const dw = v128.load(wp);
-        a01 = f64x2.add(a01, f64x2.mul(f64x2.mul(f64x2.promote_low_f32x4(dw), dx), f64x2.convert_low_i32x4_s(sums)));
-        const dwh = v128.shuffle<i32>(dw, dw, 2, 3, 0, 1);
-        const sh = v128.shuffle<i32>(sums, sums, 2, 3, 0, 1);
-        a23 = f64x2.add(a23, f64x2.mul(f64x2.mul(f64x2.promote_low_f32x4(dwh), dx), f64x2.convert_low_i32x4_s(sh)));
-      }
-      storeY4(y + (<usize>(t * ys + g * 4) << 2), a01, a23);
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q8rTile(4, wg, nb, xq, xd, nCols, t, y, ys, g);
+    if (t + 2 <= nTok) {
+      q8rTile(2, wg, nb, xq, xd, nCols, t, y, ys, g);
+      t += 2;
     }
+    if (t < nTok) q8rTile(1, wg, nb, xq, xd, nCols, t, y, ys, g);
   }
 }
 
@@ -223,10 +430,9 @@ export function mm_q8r_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
         let acc: f64 = 0;
         for (let b = 0; b < nb; b++) {
           const wp = w + <usize>g * gb + <usize>b * 144;
-          const qw = wp + 16 + 32 * k;
           const xp = xq + (<usize>(t * nCols + b * 32) << 1);
           let isum = 0;
-          for (let j = 0; j < 32; j++) isum += <i32>load<i8>(qw + j) * <i32>load<i16>(xp + (j << 1));
+          for (let j = 0; j < 32; j++) isum += <i32>load<i8>(wp + 16 + ((j >> 1) << 3) + 2 * k + (j & 1)) * <i32>load<i16>(xp + (j << 1));
           acc += (<f64>load<f32>(wp + 4 * k) * <f64>load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f64>isum;
         }
         store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), <f32>acc);
@@ -235,63 +441,144 @@ export function mm_q8r_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
   }
 }
 
-// Q8R1: the same with a block minimum (Q4_1 / Q5_1 widened to int8): 160 bytes per group-block,
-// f32 d[4], f32 m[4], 4×32 int8 (0..31). x = d·q + m, against Q8_1 activations (xs = block sums).
+// Q8U / Q8R1: Q4_0 / Q5_0 (Q8U: 144 bytes per group-block, f32 d[4], 4×32 quants stored unsigned,
+// 0..15 / 0..31, x = d·(q − off), off = 8 / 16) and Q4_1 / Q5_1 (Q8R1: 160 bytes, f32 d[4], f32 m[4],
+// 4×32 quants 0..15 / 0..31, x = d·q + m) — the quants of the 4 rows interleaved by chunks of 4
+// columns (see q8uTile), against int8 activations (quantize_q8i: xs = pairs [Q8_1
+// block sum s_x, Σq_x]). The unsigned quants are dotted with the activations by
+// i16x8.relaxed_dot_i8x16_i7x16_s (see dotU8 below); the offset comes off in integers:
+//   isum = Σ q·x − off·Σx (exactly ggml's Σ(q − off)·x);  acc = acc + (d_w·d_x)·isum [+ m_w·s_x] in f64.
+// The same f64 operations as Q8R: results equal those of the int8-widened layout before it.
 
-export function mm_q8r1(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  const nb = nCols >> 5;
-  const gb = <usize>nb * 160;
-  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
-    const wg = w + <usize>g * gb;
-    for (let t = 0; t < nTok; t++) {
-      const xqt = xq + (<usize>(t * nCols) << 1);
-      const xdt = xd + (<usize>(t * nb) << 2);
-      const xst = xs + (<usize>(t * nb) << 2);
-      let a01 = f64x2.splat(0);
-      let a23 = f64x2.splat(0);
-      for (let b = 0; b < nb; b++) {
-        const xp = xqt + (<usize>b << 6);
-        const wp = wg + <usize>b * 160;
-        const s0 = dot32(v128.load(wp, 32), v128.load(wp, 48), xp);
-        const s1 = dot32(v128.load(wp, 64), v128.load(wp, 80), xp);
-        const s2 = dot32(v128.load(wp, 96), v128.load(wp, 112), xp);
-        const s3 = dot32(v128.load(wp, 128), v128.load(wp, 144), xp);
-        const sums = hsum4(s0, s1, s2, s3);
-        const dx = f64x2.splat(<f64>load<f32>(xdt + (<usize>b << 2)));
-        const sx = f64x2.splat(<f64>load<f32>(xst + (<usize>b << 2)));
-        const dw = v128.load(wp);
-        const mw = v128.load(wp, 16);
-        a01 = f64x2.add(a01, f64x2.add(
-          f64x2.mul(f64x2.mul(f64x2.promote_low_f32x4(dw), dx), f64x2.convert_low_i32x4_s(sums)),
-          f64x2.mul(f64x2.promote_low_f32x4(mw), sx)));
-        const dwh = v128.shuffle<i32>(dw, dw, 2, 3, 0, 1);
-        const mwh = v128.shuffle<i32>(mw, mw, 2, 3, 0, 1);
-        const sh = v128.shuffle<i32>(sums, sums, 2, 3, 0, 1);
-        a23 = f64x2.add(a23, f64x2.add(
-          f64x2.mul(f64x2.mul(f64x2.promote_low_f32x4(dwh), dx), f64x2.convert_low_i32x4_s(sh)),
-          f64x2.mul(f64x2.promote_low_f32x4(mwh), sx)));
-      }
-      storeY4(y + (<usize>(t * ys + g * 4) << 2), a01, a23);
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uChunk(w: usize, x: usize, R: bool): v128 {
+  // 16 quant bytes at w (columns c..c+3 of rows 0..3, 4 bytes per row) · the token's 4 int8
+  // activations at x splatted to the 4 lanes → i16x8: lanes 2k, 2k+1 = row k's two pair sums
+  return dotU8(v128.load(w), v128.load32_splat(x), R);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uDot(w: usize, x: usize, R: bool): v128 {
+  // 32 columns of the 4 rows → [Σ r0, Σ r1, Σ r2, Σ r3] (i16 sums of 4 chunks ≤ 4·2·31·127 < 2^15)
+  const a = i16x8.add(i16x8.add(q8uChunk(w, x, R), q8uChunk(w + 16, x + 4, R)), i16x8.add(q8uChunk(w + 32, x + 8, R), q8uChunk(w + 48, x + 12, R)));
+  const b = i16x8.add(i16x8.add(q8uChunk(w + 64, x + 16, R), q8uChunk(w + 80, x + 20, R)), i16x8.add(q8uChunk(w + 96, x + 24, R), q8uChunk(w + 112, x + 28, R)));
+  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), i32x4.extadd_pairwise_i16x8_s(b));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uAcc(hdr: i32, OFF: i32, acc: v128, dw: v128, mw: v128, sums: v128, dx: usize, sx: usize, hi: bool): v128 {
+  let isum = hi ? v128.shuffle<i32>(sums, sums, 2, 3, 0, 1) : sums;
+  if (OFF != 0) isum = i32x4.sub(isum, i32x4.splat(OFF * load<i32>(sx, 4)));
+  let r = f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>load<f32>(dx))), f64x2.convert_low_i32x4_s(isum));
+  if (hdr == 32) r = f64x2.add(r, f64x2.mul(mw, f64x2.splat(<f64>load<f32>(sx))));
+  return f64x2.add(acc, r);
+}
+
+/**
+ * One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4). The 128 quant bytes of a group-block
+ * hold the 4 rows by chunks of 4 columns (byte 16·(j >> 2) + 4·k + (j & 3): row k, column j).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
+  const gbb = <usize>(hdr + 128);
+  const xr = <usize>nCols; // bytes per token of xq
+  const dr = <usize>nb << 2; // bytes per token of xd
+  const sr = <usize>nb << 3; // bytes per token of xs
+  const x0 = xq + <usize>t0 * xr;
+  const d0 = xd + <usize>t0 * dr;
+  const s0 = xs + <usize>t0 * sr;
+  let a0l = f64x2.splat(0);
+  let a0h = a0l;
+  let a1l = a0l;
+  let a1h = a0l;
+  let a2l = a0l;
+  let a2h = a0l;
+  let a3l = a0l;
+  let a3h = a0l;
+  for (let b = 0; b < nb; b++) {
+    const wp = wg + <usize>b * gbb;
+    const xp = x0 + (<usize>b << 5);
+    const q = wp + <usize>hdr;
+    const dw = v128.load(wp);
+    const dwl = f64x2.promote_low_f32x4(dw);
+    const dwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
+    let mwl = dwl;
+    let mwh = dwh;
+    if (hdr == 32) {
+      const mw = v128.load(wp, 16);
+      mwl = f64x2.promote_low_f32x4(mw);
+      mwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(mw, mw, 2, 3, 0, 1));
     }
+    const bo = <usize>b << 2;
+    const so = <usize>b << 3;
+    let sums = q8uDot(q, xp, R);
+    a0l = q8uAcc(hdr, OFF, a0l, dwl, mwl, sums, d0 + bo, s0 + so, false);
+    a0h = q8uAcc(hdr, OFF, a0h, dwh, mwh, sums, d0 + bo, s0 + so, true);
+    if (T > 1) {
+      sums = q8uDot(q, xp + xr, R);
+      a1l = q8uAcc(hdr, OFF, a1l, dwl, mwl, sums, d0 + dr + bo, s0 + sr + so, false);
+      a1h = q8uAcc(hdr, OFF, a1h, dwh, mwh, sums, d0 + dr + bo, s0 + sr + so, true);
+    }
+    if (T > 2) {
+      sums = q8uDot(q, xp + 2 * xr, R);
+      a2l = q8uAcc(hdr, OFF, a2l, dwl, mwl, sums, d0 + 2 * dr + bo, s0 + 2 * sr + so, false);
+      a2h = q8uAcc(hdr, OFF, a2h, dwh, mwh, sums, d0 + 2 * dr + bo, s0 + 2 * sr + so, true);
+      sums = q8uDot(q, xp + 3 * xr, R);
+      a3l = q8uAcc(hdr, OFF, a3l, dwl, mwl, sums, d0 + 3 * dr + bo, s0 + 3 * sr + so, false);
+      a3h = q8uAcc(hdr, OFF, a3h, dwh, mwh, sums, d0 + 3 * dr + bo, s0 + 3 * sr + so, true);
+    }
+  }
+  const yp = y + (<usize>(t0 * ys + g * 4) << 2);
+  const yr = <usize>ys << 2;
+  storeY4(yp, a0l, a0h);
+  if (T > 1) storeY4(yp + yr, a1l, a1h);
+  if (T > 2) {
+    storeY4(yp + 2 * yr, a2l, a2h);
+    storeY4(yp + 3 * yr, a3l, a3h);
   }
 }
 
-export function mm_q8r1_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ8U(hdr: i32, OFF: i32, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nb = nCols >> 5;
-  const gb = <usize>nb * 160;
+  const gb = <usize>nb * <usize>(hdr + 128);
+  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+    const wg = w + <usize>g * gb;
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q8uTile(hdr, OFF, R, 4, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+    if (t + 2 <= nTok) {
+      q8uTile(hdr, OFF, R, 2, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+      t += 2;
+    }
+    if (t < nTok) q8uTile(hdr, OFF, R, 1, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ8UGeneric(hdr: i32, OFF: i32, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nb = nCols >> 5;
+  const gbb = <usize>(hdr + 128);
+  const gb = <usize>nb * gbb;
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     for (let k = 0; k < 4; k++) {
       for (let t = 0; t < nTok; t++) {
         let acc: f64 = 0;
         for (let b = 0; b < nb; b++) {
-          const wp = w + <usize>g * gb + <usize>b * 160;
-          const qw = wp + 32 + 32 * k;
-          const xp = xq + (<usize>(t * nCols + b * 32) << 1);
+          const wp = w + <usize>g * gb + <usize>b * gbb;
+          const xp = xq + <usize>(t * nCols + b * 32);
+          const sp = xs + (<usize>(t * nb + b) << 3);
           let isum = 0;
-          for (let j = 0; j < 32; j++) isum += <i32>load<i8>(qw + j) * <i32>load<i16>(xp + (j << 1));
-          const dx = <f64>load<f32>(xd + (<usize>(t * nb + b) << 2));
-          const sx = <f64>load<f32>(xs + (<usize>(t * nb + b) << 2));
-          acc += (<f64>load<f32>(wp + 4 * k) * dx) * <f64>isum + <f64>load<f32>(wp + 16 + 4 * k) * sx;
+          for (let j = 0; j < 32; j++) isum += <i32>load<u8>(wp + hdr + ((j >> 2) << 4) + 4 * k + (j & 3)) * <i32>load<i8>(xp + j);
+          isum -= OFF * load<i32>(sp, 4);
+          let sc = (<f64>load<f32>(wp + 4 * k) * <f64>load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f64>isum;
+          if (hdr == 32) sc = sc + <f64>load<f32>(wp + 16 + 4 * k) * <f64>load<f32>(sp);
+          acc = acc + sc;
         }
         store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), <f32>acc);
       }
@@ -299,8 +586,219 @@ export function mm_q8r1_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usiz
   }
 }
 
+export function mm_q40(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 8, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q40_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 8, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q40_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8UGeneric(16, 8, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q50(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 16, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q50_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 16, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q50_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8UGeneric(16, 16, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q8r1(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(32, 0, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q8r1_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(32, 0, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q8r1_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8UGeneric(32, 0, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+
 // ---------------------------------------------------------------------------------------------
-// Q4_K as in GGUF (144 bytes per 256 elements, row after row), against Q8_K activations.
+// K-quants against Q8_K activations as int8 (xq: i8 (nTok, nCols), xd: f32 per 256, xs: i16 sums
+// of 16 quants). The weights' quants are unsigned (0..15, 0..31, 0..63), so 16 of them are dotted
+// with 16 int8 activations by one i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw on x86, sdot on ARM:
+// exact for a 7-bit unsigned operand, no saturation at these magnitudes) — relaxed_dot_probe()
+// checks it at start-up; the `_x` kernels compute the same i16 pair sums with exact SIMD ops.
+// Per super-block of 256: isum = Σ_j sc_j·Σ q·x, msum = Σ_k m_k·bsum_k, and (in f64, the min
+// term in its own accumulator as in ggml's AVX2 code)
+//   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
+// Token tiling as for Q8R (T = 4, 2, 1 tokens per pass over a row).
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function dotU8(w: v128, x: v128, R: bool): v128 {
+  // i16x8 sums of adjacent products of 16 unsigned 7-bit weights w and 16 int8 activations x
+  if (R) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+  const lo = i16x8.mul(i16x8.extend_low_i8x16_u(w), i16x8.extend_low_i8x16_s(x));
+  const hi = i16x8.mul(i16x8.extend_high_i8x16_u(w), i16x8.extend_high_i8x16_s(x));
+  return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
+}
+
+/** 1 if i16x8.relaxed_dot_i8x16_i7x16_s gives the exact pair sums for int8 × 7-bit unsigned operands. */
+export function relaxed_dot_probe(): i32 {
+  // every int8 against 0, 1, 63, 127 and a few in between, both lanes of a pair
+  for (let a = -128; a < 128; a += 1) {
+    for (let k = 0; k < 8; k++) {
+      const bv = k == 0 ? 0 : k == 1 ? 1 : k == 2 ? 63 : k == 3 ? 127 : k * 13 + 7;
+      const x = i8x16.replace_lane(i8x16.splat(<i8>a), 1, <i8>(-1 - a));
+      const w = i8x16.replace_lane(i8x16.splat(<i8>bv), 1, <i8>(127 - bv));
+      const want = a * bv + (-1 - a) * (127 - bv);
+      const r = i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+      if (<i32>i16x8.extract_lane_s(r, 0) != want) return 0;
+      if (<i32>i16x8.extract_lane_s(dotU8(w, x, false), 0) != want) return 0;
+    }
+  }
+  return 1;
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4kSub2(ql0: v128, ql1: v128, qh0: v128, qh1: v128, x: usize, scA: v128, scB: v128, R: bool): v128 {
+  // sub-blocks 2c (low nibbles, activations x[0..32)) and 2c+1 (high nibbles, x[32..64)), scaled
+  const lo = i16x8.add(dotU8(ql0, v128.load(x), R), dotU8(ql1, v128.load(x, 16), R));
+  const hi = i16x8.add(dotU8(qh0, v128.load(x, 32), R), dotU8(qh1, v128.load(x, 48), R));
+  return i32x4.add(i32x4.dot_i16x8_s(lo, scA), i32x4.dot_i16x8_s(hi, scB));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4kChunk(qs: usize, mask: v128, xp: usize, xr: usize, T: i32, R: bool, scA: v128, scB: v128, v: v128, t: i32): v128 {
+  const q0 = v128.load(qs);
+  const q1 = v128.load(qs, 16);
+  return i32x4.add(v, q4kSub2(v128.and(q0, mask), v128.and(q1, mask), i8x16.shr_u(q0, 4), i8x16.shr_u(q1, 4), xp + <usize>t * xr, scA, scB, R));
+}
+
+/** acc (f64x2 [a, m] of one token) += [d·d_x·isum, dmin·d_x·msum] (lanes 0-1 of s: [isum, msum]). */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function kAcc(acc: v128, s: v128, dd: v128, dx: f32): v128 {
+  return f64x2.add(acc, f64x2.mul(f64x2.mul(dd, f64x2.splat(<f64>dx)), f64x2.convert_low_i32x4_s(s)));
+}
+
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4kTile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, r: i32): void {
+  const mask = i8x16.splat(0x0f);
+  const xr = <usize>nCols; // bytes per token of xq
+  const dr = <usize>nsb << 2; // bytes per token of xd
+  const br = <usize>nCols >> 3; // bytes per token of xs (i16 per 16)
+  let acc0 = f64x2.splat(0); // [a, m] of token t0
+  let acc1 = acc0;
+  let acc2 = acc0;
+  let acc3 = acc0;
+  for (let sb = 0; sb < nsb; sb++) {
+    const bp = wr + <usize>sb * 144;
+    // the 6-bit scales and mins (ggml's utmp shuffle): bytes 0..7 scales, 8..15 mins
+    const u0 = load<u32>(bp, 4);
+    const u1 = load<u32>(bp, 8);
+    const u2 = load<u32>(bp, 12);
+    let sm = i32x4.splat(u0 & 0x3f3f3f3f);
+    sm = i32x4.replace_lane(sm, 1, (u2 & 0x0f0f0f0f) | (((u0 >> 6) & 0x03030303) << 4));
+    sm = i32x4.replace_lane(sm, 2, u1 & 0x3f3f3f3f);
+    sm = i32x4.replace_lane(sm, 3, ((u2 >> 4) & 0x0f0f0f0f) | (((u1 >> 6) & 0x03030303) << 4));
+    const sc = i16x8.extend_low_i8x16_u(sm);
+    const mn = i16x8.extend_high_i8x16_u(sm);
+    const mLo = v128.shuffle<i16>(mn, mn, 0, 0, 1, 1, 2, 2, 3, 3);
+    const mHi = v128.shuffle<i16>(mn, mn, 4, 4, 5, 5, 6, 6, 7, 7);
+    const qs = bp + 16;
+    const xp = xq + <usize>t0 * xr + (<usize>sb << 8);
+    let v0 = i32x4.splat(0);
+    let v1 = v0;
+    let v2 = v0;
+    let v3 = v0;
+    let scA = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
+    let scB = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
+    v0 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v0, 0);
+    if (T > 1) v1 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v1, 1);
+    if (T > 2) {
+      v2 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v2, 2);
+      v3 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v3, 3);
+    }
+    scA = v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2);
+    scB = v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3);
+    v0 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v0, 0);
+    if (T > 1) v1 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v1, 1);
+    if (T > 2) {
+      v2 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v2, 2);
+      v3 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v3, 3);
+    }
+    scA = v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4);
+    scB = v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5);
+    v0 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v0, 0);
+    if (T > 1) v1 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v1, 1);
+    if (T > 2) {
+      v2 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v2, 2);
+      v3 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v3, 3);
+    }
+    scA = v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6);
+    scB = v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7);
+    v0 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v0, 0);
+    if (T > 1) v1 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v1, 1);
+    if (T > 2) {
+      v2 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v2, 2);
+      v3 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v3, 3);
+    }
+    // the mins against the 16-element activation sums
+    const bs = xs + <usize>t0 * br + (<usize>sb << 5);
+    const d = f16tof32(load<u16>(bp));
+    const dmin = f16tof32(load<u16>(bp, 2));
+    const dd = f64x2.replace_lane(f64x2.splat(<f64>d), 1, <f64>dmin);
+    const dx = xd + <usize>t0 * dr + (<usize>sb << 2);
+    const m0 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs), mLo), i32x4.dot_i16x8_s(v128.load(bs, 16), mHi));
+    let m1 = m0;
+    if (T > 1) m1 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + br), mLo), i32x4.dot_i16x8_s(v128.load(bs + br, 16), mHi));
+    const h01 = hsum4(v0, m0, v1, m1);
+    acc0 = kAcc(acc0, h01, dd, load<f32>(dx));
+    if (T > 1) acc1 = kAcc(acc1, v128.shuffle<i32>(h01, h01, 2, 3, 0, 1), dd, load<f32>(dx + dr));
+    if (T > 2) {
+      const m2 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 2 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 2 * br, 16), mHi));
+      const m3 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 3 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 3 * br, 16), mHi));
+      const h23 = hsum4(v2, m2, v3, m3);
+      acc2 = kAcc(acc2, h23, dd, load<f32>(dx + 2 * dr));
+      acc3 = kAcc(acc3, v128.shuffle<i32>(h23, h23, 2, 3, 0, 1), dd, load<f32>(dx + 3 * dr));
+    }
+  }
+  kStore(acc0, acc1, acc2, acc3, T, y, ys, t0, r);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function kStore(acc0: v128, acc1: v128, acc2: v128, acc3: v128, T: i32, y: usize, ys: i32, t0: i32, r: i32): void {
+  const yp = y + (<usize>(t0 * ys + r) << 2);
+  const yr = <usize>ys << 2;
+  store<f32>(yp, <f32>(f64x2.extract_lane(acc0, 0) - f64x2.extract_lane(acc0, 1)));
+  if (T > 1) store<f32>(yp + yr, <f32>(f64x2.extract_lane(acc1, 0) - f64x2.extract_lane(acc1, 1)));
+  if (T > 2) {
+    store<f32>(yp + 2 * yr, <f32>(f64x2.extract_lane(acc2, 0) - f64x2.extract_lane(acc2, 1)));
+    store<f32>(yp + 3 * yr, <f32>(f64x2.extract_lane(acc3, 0) - f64x2.extract_lane(acc3, 1)));
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ4K(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nsb = nCols >> 8;
+  const rowBytes = <usize>nsb * 144;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * rowBytes;
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q4kTile(R, 4, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+    if (t + 2 <= nTok) {
+      q4kTile(R, 2, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+      t += 2;
+    }
+    if (t < nTok) q4kTile(R, 1, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+  }
+}
+
+export function mm_q4k(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ4K(true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q4k_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ4K(false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -314,147 +812,188 @@ function kMin(s: usize, j: i32): i32 {
   return j < 4 ? <i32>load<u8>(s + j + 4) & 63 : (<i32>load<u8>(s + j + 4) >> 4) | ((<i32>load<u8>(s + j) >> 6) << 4);
 }
 
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function kMinSum(s: usize, bp: usize): i32 {
-  // Σ_j m_j · (sum of the 32 activation quants of sub-block j)
-  let msum = 0;
-  for (let j = 0; j < 8; j++) msum += kMin(s, j) * (load<i32>(bp + (j << 3)) + load<i32>(bp + (j << 3) + 4));
-  return msum;
-}
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function nib32(lo: v128, hi: v128, x: usize): v128 {
-  // 32 unsigned nibbles (already masked/shifted, one per byte) · 32 i16 activations
-  let s = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo), v128.load(x));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo), v128.load(x, 16)));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi), v128.load(x, 32)));
-  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi), v128.load(x, 48)));
-}
-
-export function mm_q4k(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  const nsb = nCols >> 8;
-  const rowBytes = <usize>nsb * 144;
-  const mask = i8x16.splat(0x0f);
-  for (let r = r0; r < r1; r++) {
-    for (let t = 0; t < nTok; t++) {
-      let acc: f64 = 0;
-      for (let sb = 0; sb < nsb; sb++) {
-        const bp = w + <usize>r * rowBytes + <usize>sb * 144;
-        const sc = bp + 4;
-        const qs = bp + 16;
-        const xp = xq + (<usize>(t * nCols + sb * 256) << 1);
-        let v = i32x4.splat(0);
-        for (let c = 0; c < 4; c++) {
-          const q0 = v128.load(qs + (c << 5));
-          const q1 = v128.load(qs + (c << 5), 16);
-          const pl = nib32(v128.and(q0, mask), v128.and(q1, mask), xp + (c << 7));
-          const ph = nib32(i8x16.shr_u(q0, 4), i8x16.shr_u(q1, 4), xp + (c << 7) + 64);
-          v = i32x4.add(v, i32x4.mul(pl, i32x4.splat(kScale(sc, 2 * c))));
-          v = i32x4.add(v, i32x4.mul(ph, i32x4.splat(kScale(sc, 2 * c + 1))));
-        }
-        const isum = hsum(v);
-        const msum = kMinSum(sc, xs + (<usize>((t * nCols + sb * 256) >> 4) << 2));
-        const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
-        acc += (dx * <f64>f16tof32(load<u16>(bp))) * <f64>isum - (dx * <f64>f16tof32(load<u16>(bp, 2))) * <f64>msum;
-      }
-      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>acc);
-    }
-  }
-}
-
 export function mm_q4k_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nsb = nCols >> 8;
   const rowBytes = <usize>nsb * 144;
   for (let r = r0; r < r1; r++) {
     for (let t = 0; t < nTok; t++) {
-      let acc: f64 = 0;
+      let a: f64 = 0;
+      let m: f64 = 0;
       for (let sb = 0; sb < nsb; sb++) {
         const bp = w + <usize>r * rowBytes + <usize>sb * 144;
         const sc = bp + 4;
         const qs = bp + 16;
-        const xp = xq + (<usize>(t * nCols + sb * 256) << 1);
+        const xp = xq + <usize>(t * nCols + sb * 256);
         let isum = 0;
         for (let c = 0; c < 4; c++) {
           let pl = 0;
           let ph = 0;
           for (let l = 0; l < 32; l++) {
             const q = <i32>load<u8>(qs + 32 * c + l);
-            pl += (q & 0xf) * <i32>load<i16>(xp + ((64 * c + l) << 1));
-            ph += (q >> 4) * <i32>load<i16>(xp + ((64 * c + 32 + l) << 1));
+            pl += (q & 0xf) * <i32>load<i8>(xp + 64 * c + l);
+            ph += (q >> 4) * <i32>load<i8>(xp + 64 * c + 32 + l);
           }
           isum += pl * kScale(sc, 2 * c) + ph * kScale(sc, 2 * c + 1);
         }
-        const msum = kMinSum(sc, xs + (<usize>((t * nCols + sb * 256) >> 4) << 2));
+        const bs = xs + (<usize>((t * nCols + sb * 256) >> 4) << 1);
+        let msum = 0;
+        for (let j = 0; j < 8; j++) msum += kMin(sc, j) * (<i32>load<i16>(bs + (j << 2)) + <i32>load<i16>(bs + (j << 2) + 2));
         const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
-        acc += (dx * <f64>f16tof32(load<u16>(bp))) * <f64>isum - (dx * <f64>f16tof32(load<u16>(bp, 2))) * <f64>msum;
+        a = a + (<f64>f16tof32(load<u16>(bp)) * dx) * <f64>isum;
+        m = m + (<f64>f16tof32(load<u16>(bp, 2)) * dx) * <f64>msum;
       }
-      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>acc);
+      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>(a - m));
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// K8: K-quants widened to int8 at load time (Q5_K, Q6_K), 320 bytes per 256 elements, row after row:
-//   f32 d, f32 dmin, 8 bytes pad, i16 sc[16] (scale of each 16 elements), i16 m[8] (min of each 32),
-//   int8 q[256] (Q5_K: 0..31; Q6_K: -32..31). x = d·sc·q − dmin·m.
+// K8: Q5_K and Q6_K widened to one byte per quant at load time, 336 bytes per 256 elements, row
+// after row: f32 d, f32 dmin, 8 bytes pad, i16 sc[16] (scale of each 16 elements), i16 m[16]
+// (offset of each 16), u8 q[256]. Q5_K (mm_k8): q 0..31, m = the 6-bit min of the 32-element
+// sub-block, x = d·sc·q − dmin·m. Q6_K (mm_k6): q 0..63 (stored +32), m = 32·sc, x = d·(sc·q − m),
+// so the offset is taken off in integers (isum − msum) as ggml does, and dmin is unused.
 
-export function mm_k8(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function k8Sub(bp: usize, x: usize, k: i32, R: bool): v128 {
+  // sub-blocks k, k+1 (32 quants at bp + 80 + 16k) · activations at x, scaled by sc[k], sc[k+1]
+  const p0 = dotU8(v128.load(bp + 80 + (k << 4)), v128.load(x), R);
+  const p1 = dotU8(v128.load(bp + 96 + (k << 4)), v128.load(x, 16), R);
+  return i32x4.add(i32x4.dot_i16x8_s(p0, v128.load16_splat(bp + 16 + (k << 1))), i32x4.dot_i16x8_s(p1, v128.load16_splat(bp + 18 + (k << 1))));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function k8Tile(I: bool, R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, r: i32): void {
+  const xr = <usize>nCols;
+  const dr = <usize>nsb << 2;
+  const br = <usize>nCols >> 3;
+  let acc0 = f64x2.splat(0); // [a, m] of token t0
+  let acc1 = acc0;
+  let acc2 = acc0;
+  let acc3 = acc0;
+  for (let sb = 0; sb < nsb; sb++) {
+    const bp = wr + <usize>sb * 336;
+    const xp = xq + <usize>t0 * xr + (<usize>sb << 8);
+    let v0 = i32x4.splat(0);
+    let v1 = v0;
+    let v2 = v0;
+    let v3 = v0;
+    for (let k = 0; k < 16; k += 2) {
+      const x = xp + (<usize>k << 4);
+      v0 = i32x4.add(v0, k8Sub(bp, x, k, R));
+      if (T > 1) v1 = i32x4.add(v1, k8Sub(bp, x + xr, k, R));
+      if (T > 2) {
+        v2 = i32x4.add(v2, k8Sub(bp, x + 2 * xr, k, R));
+        v3 = i32x4.add(v3, k8Sub(bp, x + 3 * xr, k, R));
+      }
+    }
+    const mLo = v128.load(bp, 48);
+    const mHi = v128.load(bp, 64);
+    const bs = xs + <usize>t0 * br + (<usize>sb << 5);
+    const d = load<f32>(bp);
+    const dmin = I ? <f32>0 : load<f32>(bp, 4);
+    const dd = f64x2.replace_lane(f64x2.splat(<f64>d), 1, <f64>dmin);
+    const dx = xd + <usize>t0 * dr + (<usize>sb << 2);
+    let m0 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs), mLo), i32x4.dot_i16x8_s(v128.load(bs, 16), mHi));
+    let m1 = m0;
+    if (T > 1) m1 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + br), mLo), i32x4.dot_i16x8_s(v128.load(bs + br, 16), mHi));
+    if (I) {
+      v0 = i32x4.sub(v0, m0);
+      v1 = i32x4.sub(v1, m1);
+      m0 = i32x4.splat(0);
+      m1 = m0;
+    }
+    const h01 = hsum4(v0, m0, v1, m1);
+    acc0 = kAcc(acc0, h01, dd, load<f32>(dx));
+    if (T > 1) acc1 = kAcc(acc1, v128.shuffle<i32>(h01, h01, 2, 3, 0, 1), dd, load<f32>(dx + dr));
+    if (T > 2) {
+      let m2 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 2 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 2 * br, 16), mHi));
+      let m3 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 3 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 3 * br, 16), mHi));
+      if (I) {
+        v2 = i32x4.sub(v2, m2);
+        v3 = i32x4.sub(v3, m3);
+        m2 = i32x4.splat(0);
+        m3 = m2;
+      }
+      const h23 = hsum4(v2, m2, v3, m3);
+      acc2 = kAcc(acc2, h23, dd, load<f32>(dx + 2 * dr));
+      acc3 = kAcc(acc3, v128.shuffle<i32>(h23, h23, 2, 3, 0, 1), dd, load<f32>(dx + 3 * dr));
+    }
+  }
+  kStore(acc0, acc1, acc2, acc3, T, y, ys, t0, r);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmK8(I: bool, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nsb = nCols >> 8;
-  const rowBytes = <usize>nsb * 320;
+  const rowBytes = <usize>nsb * 336;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * rowBytes;
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) k8Tile(I, R, 4, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+    if (t + 2 <= nTok) {
+      k8Tile(I, R, 2, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+      t += 2;
+    }
+    if (t < nTok) k8Tile(I, R, 1, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmK8Generic(I: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nsb = nCols >> 8;
+  const rowBytes = <usize>nsb * 336;
   for (let r = r0; r < r1; r++) {
     for (let t = 0; t < nTok; t++) {
-      let acc: f64 = 0;
+      let a: f64 = 0;
+      let m: f64 = 0;
       for (let sb = 0; sb < nsb; sb++) {
-        const bp = w + <usize>r * rowBytes + <usize>sb * 320;
-        const xp = xq + (<usize>(t * nCols + sb * 256) << 1);
-        let v = i32x4.splat(0);
-        for (let k = 0; k < 16; k += 2) {
-          const q = v128.load(bp + 64 + (k << 4));
-          const qh = v128.load(bp + 64 + (k << 4), 16);
-          const x = xp + (k << 5);
-          const p0 = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(q), v128.load(x)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(q), v128.load(x, 16)));
-          const p1 = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(qh), v128.load(x, 32)), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(qh), v128.load(x, 48)));
-          v = i32x4.add(v, i32x4.mul(p0, i32x4.splat(<i32>load<i16>(bp + 16 + (k << 1)))));
-          v = i32x4.add(v, i32x4.mul(p1, i32x4.splat(<i32>load<i16>(bp + 18 + (k << 1)))));
-        }
-        const isum = hsum(v);
-        const bs = xs + (<usize>((t * nCols + sb * 256) >> 4) << 2);
+        const bp = w + <usize>r * rowBytes + <usize>sb * 336;
+        const xp = xq + <usize>(t * nCols + sb * 256);
+        const bs = xs + (<usize>((t * nCols + sb * 256) >> 4) << 1);
+        let isum = 0;
         let msum = 0;
-        for (let j = 0; j < 8; j++) msum += <i32>load<i16>(bp + 48 + (j << 1)) * (load<i32>(bs + (j << 3)) + load<i32>(bs + (j << 3) + 4));
+        for (let k = 0; k < 16; k++) {
+          let p = 0;
+          for (let l = 0; l < 16; l++) p += <i32>load<u8>(bp + 80 + 16 * k + l) * <i32>load<i8>(xp + 16 * k + l);
+          isum += p * <i32>load<i16>(bp + 16 + (k << 1));
+          msum += <i32>load<i16>(bp + 48 + (k << 1)) * <i32>load<i16>(bs + (k << 1));
+        }
         const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
-        acc += (dx * <f64>load<f32>(bp)) * <f64>isum - (dx * <f64>load<f32>(bp, 4)) * <f64>msum;
+        if (I) {
+          a = a + (<f64>load<f32>(bp) * dx) * <f64>(isum - msum);
+          m = m + (0 * dx) * 0;
+        } else {
+          a = a + (<f64>load<f32>(bp) * dx) * <f64>isum;
+          m = m + (<f64>load<f32>(bp, 4) * dx) * <f64>msum;
+        }
       }
-      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>acc);
+      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>(a - m));
     }
   }
 }
 
+export function mm_k8(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmK8(false, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_k8_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmK8(false, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
 export function mm_k8_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  const nsb = nCols >> 8;
-  const rowBytes = <usize>nsb * 320;
-  for (let r = r0; r < r1; r++) {
-    for (let t = 0; t < nTok; t++) {
-      let acc: f64 = 0;
-      for (let sb = 0; sb < nsb; sb++) {
-        const bp = w + <usize>r * rowBytes + <usize>sb * 320;
-        const xp = xq + (<usize>(t * nCols + sb * 256) << 1);
-        let isum = 0;
-        for (let k = 0; k < 16; k++) {
-          let p = 0;
-          for (let l = 0; l < 16; l++) p += <i32>load<i8>(bp + 64 + 16 * k + l) * <i32>load<i16>(xp + ((16 * k + l) << 1));
-          isum += p * <i32>load<i16>(bp + 16 + (k << 1));
-        }
-        const bs = xs + (<usize>((t * nCols + sb * 256) >> 4) << 2);
-        let msum = 0;
-        for (let j = 0; j < 8; j++) msum += <i32>load<i16>(bp + 48 + (j << 1)) * (load<i32>(bs + (j << 3)) + load<i32>(bs + (j << 3) + 4));
-        const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
-        acc += (dx * <f64>load<f32>(bp)) * <f64>isum - (dx * <f64>load<f32>(bp, 4)) * <f64>msum;
-      }
-      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>acc);
-    }
-  }
+  mmK8Generic(false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_k6(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmK8(true, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_k6_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmK8(true, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_k6_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmK8Generic(true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -488,29 +1027,92 @@ function floatW(kind: i32, wr: usize, i: i32): f32 {
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function mmFloat(kind: i32, w: usize, nCols: i32, r0: i32, r1: i32, x: usize, nTok: i32, y: usize, ys: i32): void {
-  const es: usize = kind == 0 ? 4 : 2;
+function floatAcc(kind: i32, a01: v128, a23: v128, wv: v128, xv: v128, hi: bool): v128 {
+  // F16 weights × fp16-rounded activations: the product of two fp16 values is exact in f32 (22
+  // significant bits, no overflow or underflow), so one f32x4.mul gives the same f64 products
+  if (kind == 1) {
+    const p = f32x4.mul(wv, xv);
+    return hi ? f64x2.add(a23, f64x2.promote_low_f32x4(v128.shuffle<i32>(p, p, 2, 3, 0, 1))) : f64x2.add(a01, f64x2.promote_low_f32x4(p));
+  }
+  return fma4(a01, a23, wv, xv, hi);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function floatLoad(kind: i32, wr: usize, i: i32): v128 {
+  if (kind == 0) return v128.load(wr + (i << 2));
+  if (kind == 1) return f16x4(v128.load16x4_u(wr + (i << 1)));
+  return i32x4.shl(v128.load16x4_u(wr + (i << 1)), 16);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function floatStore(kind: i32, a01: v128, a23: v128, wr: usize, x: usize, n4: i32, nCols: i32, y: usize): void {
+  let s = (f64x2.extract_lane(a01, 0) + f64x2.extract_lane(a01, 1)) + (f64x2.extract_lane(a23, 0) + f64x2.extract_lane(a23, 1));
+  for (let i = n4; i < nCols; i++) s += <f64>floatW(kind, wr, i) * <f64>load<f32>(x + (i << 2));
+  store<f32>(y, <f32>s);
+}
+
+/**
+ * Rows [r, r + R) × tokens [t0, t0 + T) (R, T = 1, 2): each weight vector is loaded and converted
+ * once per tile, and the R·T outputs' f64 add chains are independent (one output's two chains are
+ * latency-bound on their own).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function floatTile(kind: i32, R: i32, T: i32, wr: usize, rowBytes: usize, nCols: i32, x: usize, t0: i32, y: usize, ys: i32, r: i32): void {
   const n4 = nCols & ~3;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * <usize>nCols * es;
-    for (let t = 0; t < nTok; t++) {
-      const xr = x + (<usize>(t * nCols) << 2);
-      let a01 = f64x2.splat(0);
-      let a23 = f64x2.splat(0);
-      for (let i = 0; i < n4; i += 4) {
-        let wv: v128;
-        if (kind == 0) wv = v128.load(wr + (i << 2));
-        else if (kind == 1) wv = f16x4(v128.load16x4_u(wr + (i << 1)));
-        else wv = i32x4.shl(v128.load16x4_u(wr + (i << 1)), 16);
-        const xv = v128.load(xr + (i << 2));
-        a01 = fma4(a01, a23, wv, xv, false);
-        a23 = fma4(a01, a23, wv, xv, true);
+  const x0 = x + (<usize>(t0 * nCols) << 2);
+  const x1 = x0 + (<usize>nCols << 2);
+  const w1 = wr + rowBytes;
+  let a01 = f64x2.splat(0), a23 = a01, b01 = a01, b23 = a01, c01 = a01, c23 = a01, d01 = a01, d23 = a01;
+  for (let i = 0; i < n4; i += 4) {
+    const wv = floatLoad(kind, wr, i);
+    const xv = v128.load(x0 + (i << 2));
+    a01 = floatAcc(kind, a01, a23, wv, xv, false);
+    a23 = floatAcc(kind, a01, a23, wv, xv, true);
+    if (T > 1) {
+      const xw = v128.load(x1 + (i << 2));
+      b01 = floatAcc(kind, b01, b23, wv, xw, false);
+      b23 = floatAcc(kind, b01, b23, wv, xw, true);
+      if (R > 1) {
+        const wv1 = floatLoad(kind, w1, i);
+        c01 = floatAcc(kind, c01, c23, wv1, xv, false);
+        c23 = floatAcc(kind, c01, c23, wv1, xv, true);
+        d01 = floatAcc(kind, d01, d23, wv1, xw, false);
+        d23 = floatAcc(kind, d01, d23, wv1, xw, true);
       }
-      let s = (f64x2.extract_lane(a01, 0) + f64x2.extract_lane(a01, 1)) + (f64x2.extract_lane(a23, 0) + f64x2.extract_lane(a23, 1));
-      for (let i = n4; i < nCols; i++) s += <f64>floatW(kind, wr, i) * <f64>load<f32>(xr + (i << 2));
-      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>s);
+    } else if (R > 1) {
+      const wv1 = floatLoad(kind, w1, i);
+      c01 = floatAcc(kind, c01, c23, wv1, xv, false);
+      c23 = floatAcc(kind, c01, c23, wv1, xv, true);
     }
   }
+  const yp = y + (<usize>(t0 * ys + r) << 2);
+  const yt = <usize>ys << 2;
+  floatStore(kind, a01, a23, wr, x0, n4, nCols, yp);
+  if (T > 1) floatStore(kind, b01, b23, wr, x1, n4, nCols, yp + yt);
+  if (R > 1) {
+    floatStore(kind, c01, c23, w1, x0, n4, nCols, yp + 4);
+    if (T > 1) floatStore(kind, d01, d23, w1, x1, n4, nCols, yp + yt + 4);
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function floatRows(kind: i32, R: i32, wr: usize, rowBytes: usize, nCols: i32, x: usize, nTok: i32, y: usize, ys: i32, r: i32): void {
+  let t = 0;
+  for (; t + 2 <= nTok; t += 2) floatTile(kind, R, 2, wr, rowBytes, nCols, x, t, y, ys, r);
+  if (t < nTok) floatTile(kind, R, 1, wr, rowBytes, nCols, x, t, y, ys, r);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmFloat(kind: i32, w: usize, nCols: i32, r0: i32, r1: i32, x: usize, nTok: i32, y: usize, ys: i32): void {
+  const rowBytes = <usize>nCols * <usize>(kind == 0 ? 4 : 2);
+  let r = r0;
+  for (; r + 2 <= r1; r += 2) floatRows(kind, 2, w + <usize>r * rowBytes, rowBytes, nCols, x, nTok, y, ys, r);
+  if (r < r1) floatRows(kind, 1, w + <usize>r * rowBytes, rowBytes, nCols, x, nTok, y, ys, r);
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -586,10 +1188,12 @@ export function stream_sum(p: usize, n: i32): i32 {
 //   out  = acc · f32(1 / S)
 // round = fp16 rounding for an F16 cache (f16 != 0), none for F32; q is rounded to fp16 too.
 // exp is the f64 one (NativeMath.exp, musl) rounded to f32, like the TypeScript fround(Math.exp(x)):
-// two faithful f64 exps round to the same f32 except within ~2^-29 of a rounding boundary.
-// Scores are computed for all positions first (independent dot products), then the online softmax
-// runs over them in order: the same operations as one loop. The f64 products and sums of the acc
-// update emulate the FMA of ggml_vec_mad_f16 (one rounding to f32, then to fp16).
+// two faithful f64 exps round to the same f32 except within ~2^-29 of a rounding boundary. (fdexp
+// below, V8's own algorithm, would give Math.exp's bits exactly, but costs 2.3× more per call:
+// with ~35 M exps in a 512-token prefill of the smollm2 shape, ~6% of the prefill.)
+// The SIMD kernels split this loop into passes (see attendBody) with the same operations per value.
+// The f64 products and sums of the acc update emulate the FMA of ggml_vec_mad_f16 (one rounding to
+// f32, then to fp16).
 
 /**
  * f16round on 4 lanes, the same values as f16round lane by lane. The constants come in as
@@ -608,9 +1212,9 @@ function f16round4(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cHalf: v128, cOn
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-const F16R_CONSTS: i32 = 6;
+const F16R_CONSTS: i32 = 8;
 
-/** Writes f16round4's constants at c (6·16 bytes). */
+/** Writes f16round4's (and f16roundK's) constants at c (8·16 bytes). */
 function f16round4Consts(c: usize): void {
   v128.store(c, i32x4.splat(0x7fffffff));
   v128.store(c, i32x4.splat(0x38800000), 16);
@@ -618,6 +1222,24 @@ function f16round4Consts(c: usize): void {
   v128.store(c, i32x4.splat(0xfff), 48);
   v128.store(c, i32x4.splat(1), 64);
   v128.store(c, i32x4.splat(0xffffe000), 80);
+  v128.store(c, i32x4.splat(0xff800000), 96);
+  v128.store(c, i32x4.splat((13 << 23) | 0x400000), 112);
+}
+
+/**
+ * f16round4 with fewer operations in the normal range: with K = ±1.5·2^(e+13) (the sign and
+ * exponent e of x), x + K lies in a binade whose f32 step is x's fp16 step, so (x + K) − K is x
+ * rounded to fp16, ties to even (K is an even multiple of the step) — equal to f16round for every
+ * f32 in [2^-14, 65520) of either sign (checked exhaustively).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function f16roundK(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cES: v128, cK: v128): v128 {
+  if (!v128.any_true(i32x4.ge_u(i32x4.sub(v128.and(x, cAbs), cLo), cSpan))) {
+    const K = i32x4.add(v128.and(x, cES), cK);
+    return f32x4.sub(f32x4.add(x, K), K);
+  }
+  return f16round4Slow(x);
 }
 
 /** f16round4 when some lane is outside the normal range (zero, fp16 subnormal, overflow, NaN). */
@@ -647,21 +1269,34 @@ function f16round4Slow(x: v128): v128 {
  * Causal attention of a chunk of nTok query rows (positions pos0 + t) against a KV cache.
  *   q    f32 (nTok, nHead·hd)          out  f32 (nTok, nHead·hdv)
  *   k    f32 (.., kDim) keys by position    v  f32 (.., vDim) values by position
- *   tmp  scratch of 96 + hd·8 + hdv·4 + (pos0 + nTok)·4 bytes (16-byte aligned)
+ *   tmp  scratch of 128 + hd·8 + hdv·4 + (pos0 + nTok)·8 bytes (16-byte aligned)
  * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
+ *
+ * The online softmax's operations run in three passes per query head, so that independent work is
+ * not serialized behind the accumulator: (1) the scores of all positions, four positions at a time
+ * (independent f64 dot products); (2) the running maximum and every position's exp — ms when
+ * s > M, else vs — which depend on the scores only; (3) in order, the rescaling, the fp16
+ * accumulator update and S — with FMA and hdv a multiple of 32, for 32 accumulator lanes at a time
+ * held in registers. Each value is computed by exactly the operations of the one-loop form above
+ * (attend_generic), in the same order per value: the same bits.
  */
-export function attend(
-  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function attendBody(
+  FMA: bool, q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
   nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
 ): void {
   const group = nHead / nHeadKv;
   f16round4Consts(tmp);
   const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
   const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
+  const cES = v128.load(tmp, 96), cK = v128.load(tmp, 112);
   const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
   const acc = qd + (<usize>hd << 3); // (hdv) f32
-  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32 scores
+  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32 scores, then vs
+  const msA = sc + (<usize>(pos0 + nTok) << 2); // (pos0 + nTok) f32 ms, or -1 where there is no rescaling
   const vsMask = f16 != 0;
+  const kRow = <usize>kDim << 2;
   for (let t = 0; t < nTok; t++) {
     const nKv = pos0 + t + 1;
     for (let h = h0; h < h1; h++) {
@@ -672,8 +1307,36 @@ export function attend(
         store<f64>(qd + (<usize>i << 3), <f64>(vsMask ? f16round(x) : x));
       }
       for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
-      // the scores first (independent of each other), then the online softmax over them
-      for (let j = 0; j < nKv; j++) {
+      // (1) scores, four positions at a time
+      let j = 0;
+      for (; j + 4 <= nKv; j += 4) {
+        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          const q01 = v128.load(qi);
+          const q23 = v128.load(qi, 16);
+          a0 = f64x2.add(a0, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq))));
+          b0 = f64x2.add(b0, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
+          a1 = f64x2.add(a1, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow))));
+          b1 = f64x2.add(b1, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow, 8))));
+          a2 = f64x2.add(a2, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow))));
+          b2 = f64x2.add(b2, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow, 8))));
+          a3 = f64x2.add(a3, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow))));
+          b3 = f64x2.add(b3, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow, 8))));
+        }
+        const sp = sc + (<usize>j << 2);
+        a0 = f64x2.add(a0, b0);
+        a1 = f64x2.add(a1, b1);
+        a2 = f64x2.add(a2, b2);
+        a3 = f64x2.add(a3, b3);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a3, 0) + f64x2.extract_lane(a3, 1)) * scale, 12);
+      }
+      for (; j < nKv; j++) {
         const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
         let a0 = f64x2.splat(0);
         let a1 = f64x2.splat(0);
@@ -686,33 +1349,116 @@ export function attend(
         const a = f64x2.add(a0, a1);
         store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
       }
+      // (2) the running maximum and the exps
       let M: f32 = -Infinity;
-      let S: f32 = 0;
-      for (let j = 0; j < nKv; j++) {
-        const s = load<f32>(sc + (<usize>j << 2));
-        let ms: f32 = 1;
-        let vs: f32 = 1;
+      for (j = 0; j < nKv; j++) {
+        const p = sc + (<usize>j << 2);
+        const s = load<f32>(p);
         if (s > M) {
-          ms = <f32>NativeMath.exp(<f64>(M - s));
+          store<f32>(msA + (<usize>j << 2), <f32>NativeMath.exp(<f64>(M - s)));
+          store<f32>(p, 1);
           M = s;
+        } else {
+          store<f32>(msA + (<usize>j << 2), -1);
+          store<f32>(p, <f32>NativeMath.exp(<f64>(s - M)));
+        }
+      }
+      // (3) the accumulator, in order
+      let S: f32 = 0;
+      if (FMA && (hdv & 31) == 0) {
+        for (let d0 = 0; d0 < hdv; d0 += 32) {
+          const ap = acc + (<usize>d0 << 2);
+          let c0 = v128.load(ap), c1 = v128.load(ap, 16), c2 = v128.load(ap, 32), c3 = v128.load(ap, 48);
+          let c4 = v128.load(ap, 64), c5 = v128.load(ap, 80), c6 = v128.load(ap, 96), c7 = v128.load(ap, 112);
+          S = 0;
+          for (j = 0; j < nKv; j++) {
+            const vs = load<f32>(sc + (<usize>j << 2));
+            const msj = load<f32>(msA + (<usize>j << 2));
+            let ms: f32 = 1;
+            if (msj != -1) {
+              ms = msj;
+              const m4 = f32x4.splat(ms);
+              c0 = f32x4.mul(c0, m4);
+              c1 = f32x4.mul(c1, m4);
+              c2 = f32x4.mul(c2, m4);
+              c3 = f32x4.mul(c3, m4);
+              c4 = f32x4.mul(c4, m4);
+              c5 = f32x4.mul(c5, m4);
+              c6 = f32x4.mul(c6, m4);
+              c7 = f32x4.mul(c7, m4);
+              if (vsMask) {
+                c0 = f16roundK(c0, cAbs, cLo, cSpan, cES, cK);
+                c1 = f16roundK(c1, cAbs, cLo, cSpan, cES, cK);
+                c2 = f16roundK(c2, cAbs, cLo, cSpan, cES, cK);
+                c3 = f16roundK(c3, cAbs, cLo, cSpan, cES, cK);
+                c4 = f16roundK(c4, cAbs, cLo, cSpan, cES, cK);
+                c5 = f16roundK(c5, cAbs, cLo, cSpan, cES, cK);
+                c6 = f16roundK(c6, cAbs, cLo, cSpan, cES, cK);
+                c7 = f16roundK(c7, cAbs, cLo, cSpan, cES, cK);
+              }
+            }
+            const vp = v + (<usize>(j * vDim + kvh * hdv + d0) << 2);
+            const w4 = f32x4.splat(vs);
+            c0 = f32x4.relaxed_madd(v128.load(vp), w4, c0);
+            c1 = f32x4.relaxed_madd(v128.load(vp, 16), w4, c1);
+            c2 = f32x4.relaxed_madd(v128.load(vp, 32), w4, c2);
+            c3 = f32x4.relaxed_madd(v128.load(vp, 48), w4, c3);
+            c4 = f32x4.relaxed_madd(v128.load(vp, 64), w4, c4);
+            c5 = f32x4.relaxed_madd(v128.load(vp, 80), w4, c5);
+            c6 = f32x4.relaxed_madd(v128.load(vp, 96), w4, c6);
+            c7 = f32x4.relaxed_madd(v128.load(vp, 112), w4, c7);
+            if (vsMask) {
+              c0 = f16roundK(c0, cAbs, cLo, cSpan, cES, cK);
+              c1 = f16roundK(c1, cAbs, cLo, cSpan, cES, cK);
+              c2 = f16roundK(c2, cAbs, cLo, cSpan, cES, cK);
+              c3 = f16roundK(c3, cAbs, cLo, cSpan, cES, cK);
+              c4 = f16roundK(c4, cAbs, cLo, cSpan, cES, cK);
+              c5 = f16roundK(c5, cAbs, cLo, cSpan, cES, cK);
+              c6 = f16roundK(c6, cAbs, cLo, cSpan, cES, cK);
+              c7 = f16roundK(c7, cAbs, cLo, cSpan, cES, cK);
+            }
+            S = <f32>(<f64>S * <f64>ms + <f64>vs); // the same S for every d0
+          }
+          v128.store(ap, c0);
+          v128.store(ap, c1, 16);
+          v128.store(ap, c2, 32);
+          v128.store(ap, c3, 48);
+          v128.store(ap, c4, 64);
+          v128.store(ap, c5, 80);
+          v128.store(ap, c6, 96);
+          v128.store(ap, c7, 112);
+        }
+      } else for (j = 0; j < nKv; j++) {
+        const vs = load<f32>(sc + (<usize>j << 2));
+        const msj = load<f32>(msA + (<usize>j << 2));
+        let ms: f32 = 1;
+        if (msj != -1) {
+          ms = msj;
           const m4 = f32x4.splat(ms);
           for (let d = 0; d < hdv; d += 4) {
             const p = acc + (<usize>d << 2);
             const r = f32x4.mul(v128.load(p), m4);
             v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
           }
-        } else {
-          vs = <f32>NativeMath.exp(<f64>(s - M));
         }
-        const vs2 = f64x2.splat(<f64>vs);
         const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
-        for (let d = 0; d < hdv; d += 4) {
-          const p = acc + (<usize>d << 2);
-          const q4 = vp + (<usize>d << 2);
-          const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
-          const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
-          const r = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-          v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+        if (FMA) {
+          const w4 = f32x4.splat(vs);
+          for (let d = 0; d < hdv; d += 4) {
+            const p = acc + (<usize>d << 2);
+            const r = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
+            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+          }
+        } else {
+          const vs2 = f64x2.splat(<f64>vs);
+          for (let d = 0; d < hdv; d += 4) {
+            const p = acc + (<usize>d << 2);
+            const q4 = vp + (<usize>d << 2);
+            const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
+            const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
+            const r = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+          }
         }
         S = <f32>(<f64>S * <f64>ms + <f64>vs);
       }
@@ -721,6 +1467,13 @@ export function attend(
       for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
     }
   }
+}
+
+export function attend(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+): void {
+  attendBody(false, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1);
 }
 
 /**
@@ -733,70 +1486,7 @@ export function attend_fma(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
   nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
 ): void {
-  const group = nHead / nHeadKv;
-  f16round4Consts(tmp);
-  const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
-  const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
-  const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
-  const acc = qd + (<usize>hd << 3); // (hdv) f32
-  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32 scores
-  const vsMask = f16 != 0;
-  for (let t = 0; t < nTok; t++) {
-    const nKv = pos0 + t + 1;
-    for (let h = h0; h < h1; h++) {
-      const kvh = h / group;
-      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
-      for (let i = 0; i < hd; i++) {
-        const x = load<f32>(qp + (<usize>i << 2));
-        store<f64>(qd + (<usize>i << 3), <f64>(vsMask ? f16round(x) : x));
-      }
-      for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
-      // the scores first (independent of each other), then the online softmax over them
-      for (let j = 0; j < nKv; j++) {
-        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
-        let a0 = f64x2.splat(0);
-        let a1 = f64x2.splat(0);
-        for (let i = 0; i < hd; i += 4) {
-          const kq = kp + (<usize>i << 2);
-          const qi = qd + (<usize>i << 3);
-          a0 = f64x2.add(a0, f64x2.mul(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq))));
-          a1 = f64x2.add(a1, f64x2.mul(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
-        }
-        const a = f64x2.add(a0, a1);
-        store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
-      }
-      let M: f32 = -Infinity;
-      let S: f32 = 0;
-      for (let j = 0; j < nKv; j++) {
-        const s = load<f32>(sc + (<usize>j << 2));
-        let ms: f32 = 1;
-        let vs: f32 = 1;
-        if (s > M) {
-          ms = <f32>NativeMath.exp(<f64>(M - s));
-          M = s;
-          const m4 = f32x4.splat(ms);
-          for (let d = 0; d < hdv; d += 4) {
-            const p = acc + (<usize>d << 2);
-            const r = f32x4.mul(v128.load(p), m4);
-            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
-          }
-        } else {
-          vs = <f32>NativeMath.exp(<f64>(s - M));
-        }
-        const w4 = f32x4.splat(vs);
-        const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
-        for (let d = 0; d < hdv; d += 4) {
-          const p = acc + (<usize>d << 2);
-          const r = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
-          v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
-        }
-        S = <f32>(<f64>S * <f64>ms + <f64>vs);
-      }
-      const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
-      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
-      for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
-    }
-  }
+  attendBody(true, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1);
 }
 
 /** attend's scalar twin (the same operations, one lane at a time). */
@@ -892,4 +1582,77 @@ export function fma_probe(): i32 {
   const a = f32x4.splat(<f32>1 + <f32>1 / 4096); // (1 + 2^-12)^2 = 1 + 2^-11 + 2^-24: the 2^-24 is lost when rounded first
   const r = f32x4.relaxed_madd(a, a, f32x4.splat(-(<f32>1 + <f32>1 / 2048)));
   return f32x4.extract_lane(r, 0) != 0 ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// SwiGLU (src/engine/ops.ts swiglu): g = f32(g / f32(1 + f32(exp(-g)))) · u, with exp the fdlibm
+// algorithm that V8's Math.exp runs (src/base/ieee754.cc), so that the kernel gives the
+// TypeScript function's bits (test/kernels/swiglu.test.ts compares them).
+
+/** fdlibm's __ieee754_exp (as in V8's base::ieee754::exp). */
+function fdexp(x: f64): f64 {
+  const bits = reinterpret<u64>(x);
+  let hx = <u32>(bits >> 32);
+  const xsb = <i32>(hx >> 31);
+  hx &= 0x7fffffff;
+  let hi: f64 = 0;
+  let lo: f64 = 0;
+  let k: i32 = 0;
+  if (hx >= 0x40862e42) {
+    // |x| >= 709.78...
+    if (hx >= 0x7ff00000) {
+      if (((hx & 0xfffff) | <u32>bits) != 0) return x + x; // NaN
+      return xsb == 0 ? x : 0.0; // exp(±inf) = inf, 0
+    }
+    if (x > 7.09782712893383973096e+02) return Infinity;
+    if (x < -7.45133219101941108420e+02) return 0;
+  }
+  if (hx > 0x3fd62e42) {
+    // |x| > 0.5 ln2
+    if (hx < 0x3ff0a2b2) {
+      // and |x| < 1.5 ln2
+      if (x == 1.0) return 2.718281828459045;
+      hi = x - (xsb == 0 ? 6.93147180369123816490e-01 : -6.93147180369123816490e-01);
+      lo = xsb == 0 ? 1.90821492927058770002e-10 : -1.90821492927058770002e-10;
+      k = 1 - xsb - xsb;
+    } else {
+      k = <i32>(1.44269504088896338700e+00 * x + (xsb == 0 ? 0.5 : -0.5));
+      const t = <f64>k;
+      hi = x - t * 6.93147180369123816490e-01;
+      lo = t * 1.90821492927058770002e-10;
+    }
+    x = hi - lo;
+  } else if (hx < 0x3e300000) {
+    // |x| < 2^-28
+    return 1 + x;
+  } else {
+    k = 0;
+  }
+  const t = x * x;
+  const twopk = k >= -1021
+    ? reinterpret<f64>(<u64>(0x3ff00000 + (k << 20)) << 32)
+    : reinterpret<f64>(<u64>(0x3ff00000 + ((k + 1000) << 20)) << 32);
+  const c = x - t * (1.66666666666666019037e-01 + t * (-2.77777777770155933842e-03 + t * (6.61375632143793436117e-05 + t * (-1.65339022054652515390e-06 + t * 4.13813679705723846039e-08))));
+  if (k == 0) return 1 - ((x * c) / (c - 2.0) - x);
+  const y = 1 - ((lo - (x * c) / (2.0 - c)) - hi);
+  if (k >= -1021) {
+    if (k == 1024) return y * 2.0 * 8.988465674311579539e307;
+    return y * twopk;
+  }
+  return y * twopk * 9.33263618503218878990e-302;
+}
+
+/** exp for the tests: fdexp(x). */
+export function fd_exp(x: f64): f64 {
+  return fdexp(x);
+}
+
+/** In place: g[i] = f32(g[i] / f32(1 + f32(exp(-g[i])))) · u[i] for n elements. */
+export function swiglu(g: usize, u: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const p = g + (<usize>i << 2);
+    const x = load<f32>(p);
+    const e = <f32>fdexp(-<f64>x);
+    store<f32>(p, (x / (<f32>1 + e)) * load<f32>(u + (<usize>i << 2)));
+  }
 }

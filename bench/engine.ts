@@ -3,18 +3,31 @@
 // weight bandwidth achieved in decode against the machine's measured read bandwidth.
 //
 //   npm run bench -- [--shapes smollm2-135m,qwen2.5-0.5b,llama-3.2-1b] [--types Q8_0,Q4_K]
-//                    [--threads 1,2] [--runs 3] [--decode 128] [--prompt 512] [--no-llama]
+//                    [--threads 1,2] [--runs 3] [--decode 128] [--prompt 512] [--no-llama] [--batch 16]
+//
+// --batch N adds llmesh's aggregate decode speed with N sequences decoding together (one batched
+// forward per step, as the gateway's continuous batching runs them; 32-token prompts, 32 steps)
+// next to the same measurement for 1 sequence.
+//
+// --kernels [--types Q8_0,Q5_0,Q4_K,...] instead times the WASM kernels alone on one thread (CPU
+// time, the fastest of 7 rounds after a warm-up): a 1536×576 matmul (smollm2's ffn_up) at 1, 2, 4 and 16
+// tokens in GMAC/s, and the attention kernel (9/3 heads of 64, F16 cache, context 576) in ns per
+// position and head.
 //
 // Synthetic models are written once with `llmesh synth` and cached under os.tmpdir()/llmesh-bench.
 // Each figure is the median of --runs runs after one warm-up run.
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { setFlagsFromString } from "node:v8";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Engine } from "../src/engine/engine.ts";
+import { f16round } from "../src/engine/float16.ts";
+import { quantize } from "../src/gguf/formats/index.ts";
 import { openGGUF } from "../src/gguf/reader.ts";
-import { KernelMemory } from "../src/kernels/index.ts";
+import { GGMLType } from "../src/gguf/types.ts";
+import { KernelMemory, Kernels } from "../src/kernels/index.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -29,6 +42,7 @@ const RUNS = Number(arg("runs", "3"));
 const DECODE = Number(arg("decode", "128"));
 const PROMPT = Number(arg("prompt", "512"));
 const LLAMA = !process.argv.includes("--no-llama");
+const BATCH = Number(arg("batch", "0"));
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -78,7 +92,23 @@ function argmax(l: Float32Array): number {
 
 interface Speed { prefill: number; decode: number }
 
-function benchLlmesh(file: string, threads: number): Speed & { weightBytes: number; rssMiB: number } {
+/** Aggregate decode tok/s of n sequences stepping together (32-token prompts, 32 steps), median of RUNS. */
+function batchDecode(e: Engine, n: number): number {
+  const vocab = e.config.nVocab;
+  const run = (steps: number): number => {
+    const seqs = Array.from({ length: n }, () => e.createSequence());
+    let ls = e.forward(seqs.map((seq, i) => ({ seq, tokens: tokens(32, vocab, 100 + i) })));
+    const t0 = performance.now();
+    for (let s = 0; s < steps; s++) ls = e.forward(seqs.map((seq, i) => ({ seq, tokens: [argmax(ls[i])] })));
+    const dt = (performance.now() - t0) / 1000;
+    for (const seq of seqs) e.freeSequence(seq);
+    return (n * steps) / dt;
+  };
+  run(4); // warm-up
+  return median(Array.from({ length: RUNS }, () => run(32)));
+}
+
+function benchLlmesh(file: string, threads: number): Speed & { weightBytes: number; rssMiB: number; batch1: number; batchN: number } {
   const g = openGGUF(file);
   const e = Engine.load(g, { threads, maxContext: PROMPT + DECODE + 8 });
   g.close();
@@ -97,7 +127,9 @@ function benchLlmesh(file: string, threads: number): Speed & { weightBytes: numb
   };
   run(Math.min(PROMPT, 64), 8); // warm-up
   const rs = Array.from({ length: RUNS }, () => run(PROMPT, DECODE));
-  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)), weightBytes, rssMiB: process.memoryUsage().rss / 2 ** 20 };
+  const batch1 = BATCH > 0 ? batchDecode(e, 1) : 0;
+  const batchN = BATCH > 0 ? batchDecode(e, BATCH) : 0;
+  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)), weightBytes, rssMiB: process.memoryUsage().rss / 2 ** 20, batch1, batchN };
 }
 
 async function benchLlama(file: string, threads: number): Promise<Speed> {
@@ -132,13 +164,79 @@ async function benchLlama(file: string, threads: number): Promise<Speed> {
   return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)) };
 }
 
+/**
+ * CPU milliseconds of f(): the fastest of 7 rounds of `reps` calls, after a warm-up of 3 rounds
+ * (on a shared machine the minimum is the estimate that other processes disturb least).
+ */
+function cpuMs(f: () => void, reps: number): number {
+  for (let i = 0; i < 3 * reps; i++) f();
+  let best = Infinity;
+  for (let i = 0; i < 7; i++) {
+    const t0 = process.cpuUsage().user;
+    for (let j = 0; j < reps; j++) f();
+    best = Math.min(best, (process.cpuUsage().user - t0) / 1000 / reps);
+  }
+  return best;
+}
+
+function benchKernels(): void {
+  const k = new Kernels({ threads: 1 });
+  let seed = 1;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed / 2 ** 32 - 0.5;
+  };
+  const nCols = 576;
+  const nRows = 1536;
+  const toks = [1, 2, 4, 16];
+  console.log(`# WASM kernels, 1 thread, CPU time (relaxed int8 dot: ${k.relaxedDot}, FMA: ${k.fma})\n`);
+  console.log(`| ${nRows}×${nCols} matmul | ${toks.map((t) => `${t} tok GMAC/s`).join(" | ")} |`);
+  console.log(`|---|${toks.map(() => "---").join("|")}|`);
+  for (const name of TYPES) {
+    const type = GGMLType[name as keyof typeof GGMLType];
+    const wf = new Float32Array(nCols * nRows).map(() => rnd() * 2);
+    const W = k.pack(type, nCols, nRows, type === GGMLType.F32 ? new Uint8Array(wf.buffer) : quantize(type, wf));
+    const cells = toks.map((nTok) => {
+      const a = k.input(new Float32Array(nCols * nTok).map(() => rnd() * 2), nTok, nCols, W.act, "x");
+      const y = new Float32Array(nTok * nRows);
+      const ms = cpuMs(() => k.matmul(W, a, y), Math.max(4, Math.ceil(200 / nTok)));
+      return ((nCols * nRows * nTok) / ms / 1e6).toFixed(1);
+    });
+    console.log(`| ${name} | ${cells.join(" | ")} |`);
+  }
+  const nHead = 9, nHeadKv = 3, hd = 64, ctx = 576;
+  const kDim = nHeadKv * hd;
+  const kp = k.mem.alloc(ctx * kDim * 4);
+  const vp = k.mem.alloc(ctx * kDim * 4);
+  const K = new Float32Array(k.mem.memory.buffer, kp, ctx * kDim);
+  const V = new Float32Array(k.mem.memory.buffer, vp, ctx * kDim);
+  for (let i = 0; i < K.length; i++) {
+    K[i] = f16round(rnd() * 4);
+    V[i] = f16round(rnd() * 2);
+  }
+  const q = new Float32Array(nHead * hd).map(() => rnd() * 4);
+  const out = new Float32Array(nHead * hd);
+  const cfg = { nHead, nHeadKv, headDim: hd, headDimV: hd };
+  const ms = cpuMs(() => k.attend(cfg, q, out, 0, 1, ctx - 1, kp, vp, kDim, kDim, true), 60);
+  console.log(`\nattention (${nHead}/${nHeadKv} heads of ${hd}, F16 cache, context ${ctx}, 1 token): ${((ms * 1e6) / nHead / ctx).toFixed(1)} ns per position and head`);
+}
+
+if (process.argv.includes("--kernels")) {
+  // compile the kernels with the optimizing tier up front (with dynamic tiering, a loaded machine
+  // can delay the tier-up past a short measurement and time the baseline compiler's code)
+  setFlagsFromString("--no-wasm-dynamic-tiering");
+  benchKernels();
+  process.exit(0);
+}
+
 const bw = readBandwidth();
 console.log(`# llmesh engine benchmark`);
 console.log(`node ${process.version}, ${(await import("node:os")).cpus()[0].model}, ${(await import("node:os")).availableParallelism()} cores`);
 console.log(`measured read bandwidth (1 thread, WASM SIMD streaming sum over 512 MiB): ${bw.toFixed(1)} GB/s`);
 console.log(`decode: ${DECODE} tokens after the prompt; prefill: ${PROMPT}-token prompt; medians of ${RUNS} runs after a warm-up\n`);
-console.log("| model | type | threads | llmesh decode tok/s | llama.cpp decode tok/s | decode ratio | llmesh prefill tok/s | llama.cpp prefill tok/s | prefill ratio | llmesh weight GB/s | % of bandwidth |");
-console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+const batchCols = BATCH > 0 ? ` llmesh 1 seq decode tok/s (short ctx) | llmesh ${BATCH} seqs decode tok/s (aggregate) | × 1 seq |` : "";
+console.log(`| model | type | threads | llmesh decode tok/s | llama.cpp decode tok/s | decode ratio | llmesh prefill tok/s | llama.cpp prefill tok/s | prefill ratio | llmesh weight GB/s | % of bandwidth |${batchCols}`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|---|${BATCH > 0 ? "---|---|---|" : ""}`);
 for (const shape of SHAPES) {
   for (const type of TYPES) {
     const file = modelFile(shape, type);
@@ -147,7 +245,8 @@ for (const shape of SHAPES) {
       const l = LLAMA ? await benchLlama(file, threads) : undefined;
       const gbs = (m.weightBytes * m.decode) / 1e9;
       const f = (x: number): string => x.toFixed(1);
-      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${l ? (m.decode / l.decode).toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${l ? (m.prefill / l.prefill).toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% |`);
+      const batch = BATCH > 0 ? ` ${f(m.batch1)} | ${f(m.batchN)} | ${(m.batchN / m.batch1).toFixed(2)} |` : "";
+      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${l ? (m.decode / l.decode).toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${l ? (m.prefill / l.prefill).toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% |${batch}`);
       console.error(`  (${shape} ${type} ${threads}t: file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB, process RSS ${m.rssMiB.toFixed(0)} MiB)`);
     }
   }

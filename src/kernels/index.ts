@@ -36,13 +36,23 @@ export interface KernelsOptions {
    * bits as the f64 emulation, faster; default: where relaxed_madd is fused on this machine.
    */
   fma?: boolean;
+  /**
+   * The K-quant kernels' int8 dot products as i16x8.relaxed_dot_i8x16_i7x16_s (one pmaddubsw on
+   * x86) — the same bits as the exact SIMD emulation (`_x` kernels); default: where
+   * relaxed_dot_probe() finds it exact on this machine.
+   */
+  relaxedDot?: boolean;
 }
+
+/** Kernels with a variant (`_x`) that avoids relaxed_dot_i8x16_i7x16_s. */
+const RELAXED_DOT_KERNELS = new Set(["mm_q40", "mm_q50", "mm_q8r1", "mm_q4k", "mm_k8", "mm_k6"]);
 
 export class Kernels {
   readonly mem: KernelMemory;
   readonly threads: number;
   readonly generic: boolean;
   readonly fma: boolean;
+  readonly relaxedDot: boolean;
 
   constructor(opts: KernelsOptions = {}) {
     this.threads = opts.threads ?? availableParallelism();
@@ -51,6 +61,9 @@ export class Kernels {
     this.mem = new KernelMemory();
     this.fma = opts.fma ?? this.mem.exports.fma_probe() === 1;
     if (this.fma && this.mem.exports.fma_probe() !== 1) throw new Error("kernels: relaxed_madd is not fused on this machine");
+    const dotOk = this.mem.exports.relaxed_dot_probe() === 1;
+    this.relaxedDot = opts.relaxedDot ?? dotOk;
+    if (this.relaxedDot && !dotOk) throw new Error("kernels: relaxed_dot_i8x16_i7x16_s is not exact on this machine");
   }
 
   /** Copies (and repacks) GGUF tensor bytes into kernel memory. */
@@ -72,15 +85,16 @@ export class Kernels {
     }
     const xf = mem.scratchPtr(`${slot}.x`, n * 4);
     mem.f32.set(x.subarray(0, n), xf >> 2);
-    const xq = mem.scratchPtr(`${slot}.${kind}.q`, n * 2);
-    if (kind === "q8") {
-      const xd = mem.scratchPtr(`${slot}.q8.d`, (n / 32) * 4);
-      const xs = mem.scratchPtr(`${slot}.q8.s`, (n / 32) * 4);
-      e.quantize_q8(xf, width, nTok, xq, xd, xs);
+    const xq = mem.scratchPtr(`${slot}.${kind}.q`, kind === "q8" ? n * 2 : n); // i16 (q8) or int8 (q8i, q8k) quants
+    if (kind === "q8" || kind === "q8i") {
+      const xd = mem.scratchPtr(`${slot}.${kind}.d`, (n / 32) * 4);
+      const xs = mem.scratchPtr(`${slot}.${kind}.s`, (n / 32) * (kind === "q8" ? 4 : 8));
+      const f = kind === "q8" ? (this.generic ? e.quantize_q8_generic : e.quantize_q8) : this.generic ? e.quantize_q8i_generic : e.quantize_q8i;
+      f(xf, width, nTok, xq, xd, xs);
       return { kind, nTok, width, xq, xd, xs };
     }
     const xd = mem.scratchPtr(`${slot}.q8k.d`, (n / 256) * 4);
-    const xs = mem.scratchPtr(`${slot}.q8k.bs`, (n / 16) * 4);
+    const xs = mem.scratchPtr(`${slot}.q8k.bs`, (n / 16) * 2);
     e.quantize_q8k(xf, width, nTok, xq, xd, xs);
     return { kind, nTok, width, xq, xd, xs };
   }
@@ -104,7 +118,7 @@ export class Kernels {
     const oDim = nHead * hdv;
     const qp = mem.scratchPtr("att.q", nTok * qDim * 4);
     const op = mem.scratchPtr("att.o", nTok * oDim * 4);
-    const tmpStride = (96 + hd * 8 + hdv * 4 + (pos0 + nTok) * 4 + 63) & ~63; // scratch per head
+    const tmpStride = (128 + hd * 8 + hdv * 4 + (pos0 + nTok) * 8 + 63) & ~63; // scratch per head
     const tmp = mem.scratchPtr("att.tmp", nHead * tmpStride);
     const args = mem.scratchPtr("att.args", 64);
     const buf = mem.memory.buffer;
@@ -125,7 +139,8 @@ export class Kernels {
     const mem = this.mem;
     const ys = W.nRowsPadded;
     const yp = mem.scratchPtr("y", a.nTok * ys * 4);
-    const k = KERNEL_NAMES.indexOf(this.generic ? `${W.kernel}_generic` : W.kernel);
+    const name = this.generic ? `${W.kernel}_generic` : !this.relaxedDot && RELAXED_DOT_KERNELS.has(W.kernel) ? `${W.kernel}_x` : W.kernel;
+    const k = KERNEL_NAMES.indexOf(name);
     runParallel(mem, k, W.nRows, this.threads, [W.ptr, W.nCols, 0, W.nRows, a.xq, a.xd, a.xs, a.nTok, yp, ys]);
     const f = mem.f32;
     const o = yp >> 2;

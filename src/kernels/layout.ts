@@ -1,23 +1,32 @@
 // Weight layouts in kernel memory, and packing a GGUF tensor's bytes into them at load time.
 //
-//   q8r   Q8_0, Q4_0, Q5_0 — rows interleaved 4 at a time (a group); per group and 32-column block,
-//         144 bytes: f32 d[4] then the 32 int8 quants of each of the 4 rows. Each thread streams
-//         one contiguous range of groups; 16-byte aligned loads; 4 rows share each activation load.
-//         Q4_0/Q5_0 are widened to int8 (q−8 / q−16): exactly ggml's integer dot products, at the
-//         cost of reading 8.5 instead of 4.5/5.5 bits per weight.
+//   q8r   Q8_0 — rows interleaved 4 at a time (a group); per group and 32-column block, 144 bytes:
+//         f32 d[4] then the 4 rows' 32 int8 quants interleaved by column pairs (byte
+//         16 + 8·(j >> 1) + 2·k + (j & 1): row k, column j), so that one i16 dot product against an
+//         activation pair covers the 4 rows. Each thread streams one contiguous range of groups.
+//   q8u   Q4_0, Q5_0 — 144 bytes per group and block: f32 d[4], then the quants stored unsigned
+//         (0..15 / 0..31; the kernels take the offset 8 / 16 off in integers), the 4 rows
+//         interleaved by chunks of 4 columns (byte 16 + 16·(j >> 2) + 4·k + (j & 3): row k,
+//         column j) for the 7-bit relaxed dot: exactly ggml's integer dot products, at the cost
+//         of reading 8.5 instead of 4.5/5.5 bits per weight.
 //   q8r1  Q4_1, Q5_1 — the same with f32 m[4] after d[4] (160 bytes), quants 0..15/0..31.
 //   q4k   Q4_K — GGUF blocks as they are (144 bytes per 256 columns), row after row.
-//   k8    Q5_K, Q6_K — widened to int8 per 256 columns (320 bytes): f32 d, f32 dmin, 8 pad bytes,
-//         i16 sc[16] (scale per 16 columns), i16 m[8] (min per 32 columns), int8 q[256].
+//   k8    Q5_K, Q6_K — widened to one byte per quant per 256 columns (336 bytes): f32 d, f32 dmin,
+//         8 pad bytes, i16 sc[16] (scale per 16 columns), i16 m[16] (offset per 16 columns), u8
+//         q[256]. Q5_K: q 0..31, m = the min of the 32-column sub-block; Q6_K: q + 32 (0..63),
+//         m = 32·sc, dmin unused (the kernel mm_k6 takes the offset off in integers).
 //   f32 / f16 / bf16 — GGUF rows as they are.
 // Rows are padded to a multiple of 4 (zero rows) in every layout so that threads split at groups.
 import { FP16_TO_F32, dequantizeRow } from "../gguf/formats/index.ts";
 import { GGMLType } from "../gguf/types.ts";
 import type { KernelMemory } from "./memory.ts";
 
-export type LayoutName = "q8r" | "q8r1" | "q4k" | "k8" | "f32" | "f16" | "bf16";
-/** The activation format a layout's kernel takes. */
-export type ActKind = "q8" | "q8k" | "f32" | "f16" | "bf16";
+export type LayoutName = "q8r" | "q8u" | "q8r1" | "q4k" | "k8" | "f32" | "f16" | "bf16";
+/**
+ * The activation format a layout's kernel takes: q8 (Q8_0 as i16), q8i (Q8_0 as int8 with
+ * Q8_1 block sums), q8k (Q8_K as int8), or floats.
+ */
+export type ActKind = "q8" | "q8i" | "q8k" | "f32" | "f16" | "bf16";
 
 export interface KTensor {
   mem: KernelMemory;
@@ -45,13 +54,13 @@ interface LayoutInfo {
 
 const LAYOUTS: Record<number, LayoutInfo> = {
   [GGMLType.Q8_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
-  [GGMLType.Q4_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
-  [GGMLType.Q5_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
-  [GGMLType.Q4_1]: { layout: "q8r1", act: "q8", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
-  [GGMLType.Q5_1]: { layout: "q8r1", act: "q8", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
+  [GGMLType.Q4_0]: { layout: "q8u", act: "q8i", kernel: "mm_q40", bytes: (c, r) => (c / 32) * 36 * r },
+  [GGMLType.Q5_0]: { layout: "q8u", act: "q8i", kernel: "mm_q50", bytes: (c, r) => (c / 32) * 36 * r },
+  [GGMLType.Q4_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
+  [GGMLType.Q5_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
   [GGMLType.Q4_K]: { layout: "q4k", act: "q8k", kernel: "mm_q4k", bytes: (c, r) => (c / 256) * 144 * r },
-  [GGMLType.Q5_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 320 * r },
-  [GGMLType.Q6_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 320 * r },
+  [GGMLType.Q5_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 336 * r },
+  [GGMLType.Q6_K]: { layout: "k8", act: "q8k", kernel: "mm_k6", bytes: (c, r) => (c / 256) * 336 * r },
   [GGMLType.F32]: { layout: "f32", act: "f32", kernel: "mm_f32", bytes: (c, r) => c * 4 * r },
   [GGMLType.F16]: { layout: "f16", act: "f16", kernel: "mm_f16", bytes: (c, r) => c * 2 * r },
   [GGMLType.BF16]: { layout: "bf16", act: "bf16", kernel: "mm_bf16", bytes: (c, r) => c * 2 * r },
@@ -64,7 +73,11 @@ export function kernelSupports(type: number): boolean {
 
 const f16 = (b: Uint8Array, o: number): number => FP16_TO_F32[b[o] | (b[o + 1] << 8)];
 
-/** Widens one GGUF block-of-32 row (types Q8_0/Q4_0/Q5_0/Q4_1/Q5_1) block b into q (32 int8) and returns [d, m]. */
+/**
+ * Widens one GGUF block-of-32 row (types Q8_0/Q4_0/Q5_0/Q4_1/Q5_1) block b into q (32 bytes:
+ * int8 for Q8_0, the unsigned quants for the others — Q4_0/Q5_0 without their offset 8/16) and
+ * returns [d, m].
+ */
 function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: number): [number, number] {
   switch (type) {
     case GGMLType.Q8_0:
@@ -72,8 +85,8 @@ function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: nu
       return [f16(src, o), 0];
     case GGMLType.Q4_0:
       for (let j = 0; j < 16; j++) {
-        q[qo + j] = (src[o + 2 + j] & 15) - 8;
-        q[qo + j + 16] = (src[o + 2 + j] >> 4) - 8;
+        q[qo + j] = src[o + 2 + j] & 15;
+        q[qo + j + 16] = src[o + 2 + j] >> 4;
       }
       return [f16(src, o), 0];
     case GGMLType.Q4_1:
@@ -86,11 +99,10 @@ function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: nu
     case GGMLType.Q5_1: {
       const h = type === GGMLType.Q5_1 ? 2 : 0;
       const qh = (src[o + 2 + h] | (src[o + 3 + h] << 8) | (src[o + 4 + h] << 16) | (src[o + 5 + h] << 24)) >>> 0;
-      const off = type === GGMLType.Q5_1 ? 0 : 16;
       for (let j = 0; j < 16; j++) {
         const b = src[o + 6 + h + j];
-        q[qo + j] = ((b & 15) | (((qh >>> j) << 4) & 0x10)) - off;
-        q[qo + j + 16] = ((b >> 4) | ((qh >>> (j + 12)) & 0x10)) - off;
+        q[qo + j] = (b & 15) | (((qh >>> j) << 4) & 0x10);
+        q[qo + j + 16] = (b >> 4) | ((qh >>> (j + 12)) & 0x10);
       }
       return [f16(src, o), type === GGMLType.Q5_1 ? f16(src, o + 2) : 0];
     }
@@ -123,18 +135,22 @@ export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows
     case "f32": case "f16": case "bf16": case "q4k":
       out.set(src);
       break;
-    case "q8r": case "q8r1": {
+    case "q8r": case "q8u": case "q8r1": {
       const nb = nCols / 32;
       const bb = BLOCK32_BYTES[type];
-      const hdr = info.layout === "q8r" ? 16 : 32;
+      const hdr = info.layout === "q8r1" ? 32 : 16;
       const gbb = hdr + 128; // bytes per group-block
       const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
+      const pairs = info.layout === "q8r"; // else chunks of 4 columns
+      const tmp = new Int8Array(32);
       for (let r = 0; r < nRows; r++) {
         const g = r >> 2;
         const k = r & 3;
         for (let b = 0; b < nb; b++) {
           const o = (g * nb + b) * gbb;
-          const [d, m] = unpack32(type, src, r * rowBytes + b * bb, q, o + hdr + 32 * k);
+          const [d, m] = unpack32(type, src, r * rowBytes + b * bb, tmp, 0);
+          if (pairs) for (let j = 0; j < 32; j++) q[o + hdr + ((j >> 1) << 3) + 2 * k + (j & 1)] = tmp[j];
+          else for (let j = 0; j < 32; j++) q[o + hdr + ((j >> 2) << 4) + 4 * k + (j & 3)] = tmp[j];
           dv.setFloat32(o + 4 * k, d, true);
           if (hdr === 32) dv.setFloat32(o + 16 + 4 * k, m, true);
         }
@@ -143,41 +159,46 @@ export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows
     }
     case "k8": {
       const nsb = nCols / 256;
-      const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
       for (let r = 0; r < nRows; r++) {
         for (let s = 0; s < nsb; s++) {
-          const o = (r * nsb + s) * 320;
+          const o = (r * nsb + s) * 336;
           const bo = r * rowBytes + s * (type === GGMLType.Q5_K ? 176 : 210);
           if (type === GGMLType.Q5_K) {
             dv.setFloat32(o, f16(src, bo), true);
             dv.setFloat32(o + 4, f16(src, bo + 2), true);
             for (let j = 0; j < 8; j++) {
               const sc = kScale(src, bo + 4, j);
+              const m = kMin(src, bo + 4, j);
               dv.setInt16(o + 16 + 4 * j, sc, true);
               dv.setInt16(o + 18 + 4 * j, sc, true);
-              dv.setInt16(o + 48 + 2 * j, kMin(src, bo + 4, j), true);
+              dv.setInt16(o + 48 + 4 * j, m, true);
+              dv.setInt16(o + 50 + 4 * j, m, true);
             }
             for (let c = 0; c < 4; c++) {
               for (let l = 0; l < 32; l++) {
                 const b = src[bo + 48 + 32 * c + l];
                 const h = src[bo + 16 + l];
-                q[o + 64 + 64 * c + l] = (b & 15) + (((h >> (2 * c)) & 1) << 4);
-                q[o + 64 + 64 * c + 32 + l] = (b >> 4) + (((h >> (2 * c + 1)) & 1) << 4);
+                out[o + 80 + 64 * c + l] = (b & 15) + (((h >> (2 * c)) & 1) << 4);
+                out[o + 80 + 64 * c + 32 + l] = (b >> 4) + (((h >> (2 * c + 1)) & 1) << 4);
               }
             }
           } else {
             dv.setFloat32(o, f16(src, bo + 208), true);
-            for (let k = 0; k < 16; k++) dv.setInt16(o + 16 + 2 * k, (src[bo + 192 + k] << 24) >> 24, true);
+            for (let k = 0; k < 16; k++) {
+              const sc = (src[bo + 192 + k] << 24) >> 24;
+              dv.setInt16(o + 16 + 2 * k, sc, true);
+              dv.setInt16(o + 48 + 2 * k, 32 * sc, true);
+            }
             for (let n = 0; n < 2; n++) {
               const ql = bo + 64 * n;
               const qh = bo + 128 + 32 * n;
-              const e = o + 64 + 128 * n;
+              const e = o + 80 + 128 * n;
               for (let l = 0; l < 32; l++) {
                 const h = src[qh + l];
-                q[e + l] = ((src[ql + l] & 0xf) | ((h & 3) << 4)) - 32;
-                q[e + l + 32] = ((src[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4)) - 32;
-                q[e + l + 64] = ((src[ql + l] >> 4) | (((h >> 4) & 3) << 4)) - 32;
-                q[e + l + 96] = ((src[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4)) - 32;
+                out[e + l] = (src[ql + l] & 0xf) | ((h & 3) << 4);
+                out[e + l + 32] = (src[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4);
+                out[e + l + 64] = (src[ql + l] >> 4) | (((h >> 4) & 3) << 4);
+                out[e + l + 96] = (src[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4);
               }
             }
           }
@@ -199,9 +220,10 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
       dequantizeRow(t.type, u8.subarray(t.ptr + row * rb, t.ptr + (row + 1) * rb), dst, n);
       return;
     }
-    case "q8r": case "q8r1": {
+    case "q8r": case "q8u": case "q8r1": {
       const nb = n / 32;
-      const hdr = t.layout === "q8r" ? 16 : 32;
+      const hdr = t.layout === "q8r1" ? 32 : 16;
+      const off = t.type === GGMLType.Q4_0 ? 8 : t.type === GGMLType.Q5_0 ? 16 : 0;
       const gbb = hdr + 128;
       const dv = new DataView(u8.buffer, t.ptr, t.bytes);
       const g = row >> 2;
@@ -210,21 +232,26 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
         const o = (g * nb + b) * gbb;
         const d = dv.getFloat32(o + 4 * k, true);
         const m = hdr === 32 ? dv.getFloat32(o + 16 + 4 * k, true) : 0;
-        for (let j = 0; j < 32; j++) dst[b * 32 + j] = Math.fround(d * dv.getInt8(o + hdr + 32 * k + j)) + m;
+        for (let j = 0; j < 32; j++) {
+          const qo = t.layout === "q8r" ? o + hdr + ((j >> 1) << 3) + 2 * k + (j & 1) : o + hdr + ((j >> 2) << 4) + 4 * k + (j & 3);
+          dst[b * 32 + j] = Math.fround(d * (dv.getInt8(qo) - off)) + m;
+        }
       }
       return;
     }
     case "k8": {
       const nsb = n / 256;
       const dv = new DataView(u8.buffer, t.ptr, t.bytes);
+      const q6 = t.type === GGMLType.Q6_K;
       for (let s = 0; s < nsb; s++) {
-        const o = (row * nsb + s) * 320;
+        const o = (row * nsb + s) * 336;
         const d = dv.getFloat32(o, true);
         const dmin = dv.getFloat32(o + 4, true);
         for (let e = 0; e < 256; e++) {
           const sc = dv.getInt16(o + 16 + 2 * (e >> 4), true);
-          const m = dv.getInt16(o + 48 + 2 * (e >> 5), true);
-          dst[s * 256 + e] = Math.fround(Math.fround(d * sc) * dv.getInt8(o + 64 + e)) - Math.fround(dmin * m);
+          const m = dv.getInt16(o + 48 + 2 * (e >> 4), true);
+          const q = dv.getUint8(o + 80 + e);
+          dst[s * 256 + e] = q6 ? Math.fround(Math.fround(d * sc) * (q - 32)) : Math.fround(Math.fround(d * sc) * q) - Math.fround(dmin * m);
         }
       }
       return;

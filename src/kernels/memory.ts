@@ -11,10 +11,15 @@ import { kernelsWasmBytes } from "./build.ts";
 /** The kernel exports (see assembly/kernels.ts). */
 export interface KernelExports {
   quantize_q8(x: number, n: number, nTok: number, q: number, d: number, s: number): void;
+  quantize_q8_generic(x: number, n: number, nTok: number, q: number, d: number, s: number): void;
+  quantize_q8i(x: number, n: number, nTok: number, q: number, d: number, s: number): void;
+  quantize_q8i_generic(x: number, n: number, nTok: number, q: number, d: number, s: number): void;
   quantize_q8k(x: number, n: number, nTok: number, q: number, d: number, bs: number): void;
   round_f16(x: number, n: number): void;
   round_bf16(x: number, n: number): void;
   stream_sum(p: number, n: number): number;
+  swiglu(g: number, u: number, n: number): void;
+  fd_exp(x: number): number;
   [name: string]: ((...args: number[]) => number | void);
 }
 

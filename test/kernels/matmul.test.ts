@@ -38,17 +38,18 @@ for (const [name, blk, bound] of TYPES) {
     const simd = new Kernels({ threads: 1 });
     const twin = new Kernels({ threads: 1, generic: true });
     const threaded = new Kernels({ threads: 2 });
+    const exactDot = new Kernels({ threads: 1, relaxedDot: false });
     for (let iter = 0; iter < 6; iter++) {
       const nCols = blk === 1 ? 1 + Math.floor(r() * 300) : blk * (1 + Math.floor(r() * (blk === 256 ? 3 : 12)));
       const nRows = 1 + Math.floor(r() * 37);
-      const nTok = 1 + Math.floor(r() * 4);
+      const nTok = 1 + Math.floor(r() * 9); // token tiles of 4, 2, 1: every remainder
       const wf = new Float32Array(nCols * nRows).map(() => (r() * 2 - 1) * (0.5 + r()));
       const x = new Float32Array(nCols * nTok).map(() => (r() * 2 - 1) * 3);
       const bytes = type === GGMLType.F32 ? new Uint8Array(wf.buffer.slice(0)) : quantize(type, wf);
       const wd = dequantize(type, bytes, nCols * nRows);
 
       const ys: Float32Array[] = [];
-      for (const k of [simd, twin, threaded]) {
+      for (const k of [simd, twin, threaded, exactDot]) {
         const W = k.pack(type, nCols, nRows, bytes);
         const a = k.input(x, nTok, nCols, W.act, "x");
         const y = new Float32Array(nTok * nRows);
@@ -58,6 +59,14 @@ for (const [name, blk, bound] of TYPES) {
       const where = `${name} ${nRows}x${nCols}, ${nTok} tokens`;
       assert.deepEqual(ys[1], ys[0], `${where}: scalar twin != SIMD`);
       assert.deepEqual(ys[2], ys[0], `${where}: 2 threads != 1 thread`);
+      assert.deepEqual(ys[3], ys[0], `${where}: exact int8 dot != relaxed_dot_i8x16_i7x16_s`);
+      // each token alone gives the same bits as in the batch (token tiling never changes an output)
+      const W1 = simd.pack(type, nCols, nRows, bytes);
+      for (let t = 0; t < nTok; t++) {
+        const y1 = new Float32Array(nRows);
+        simd.matmul(W1, simd.input(x.subarray(t * nCols, (t + 1) * nCols), 1, nCols, W1.act, "x1"), y1);
+        assert.deepEqual(y1, ys[0].subarray(t * nRows, (t + 1) * nRows), `${where}: token ${t} alone != in the batch`);
+      }
 
       // float64 reference on the exact activations
       const ref = new Float64Array(nTok * nRows);

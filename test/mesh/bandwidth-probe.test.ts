@@ -71,7 +71,6 @@ for (const mbit of [20, 100]) {
         const took = performance.now() - t0;
         assert.ok(Math.abs(measuredMbit - mbit) / mbit < 0.25, `${direction}: measured ${measuredMbit.toFixed(1)} Mbit/s for ${mbit} (samples ${r.samples.map((s) => ((s * 8) / 1e6).toFixed(1)).join(", ")}; burst ${r.burstBytes} B; RTT ${(r.rttSec * 1000).toFixed(1)} ms)`);
         assert.ok(r.rttSec >= (2 * delayMs) / 1000 && r.rttSec < (2 * delayMs + 15) / 1000, `RTT ${r.rttSec}`);
-        assert.ok(!r.lowerBound);
         // Sized for ~100 ms per burst: a probe costs well under two seconds.
         assert.ok(took < 3000, `probe took ${took.toFixed(0)} ms`);
       }
