@@ -10,7 +10,8 @@ import { createGateway, type Gateway } from "../../src/gateway/server.ts";
 import type { MeshStatus } from "../../src/mesh/host.ts";
 import { join } from "node:path";
 import { freePort } from "../../src/mesh/link-shaper.ts";
-import { startMesh, startProc, STORIES, tempDir, waitFor, type Proc, type TestMesh } from "./helpers.ts";
+import { spawnSync } from "node:child_process";
+import { MAIN, ROOT, startMesh, startProc, STORIES, tempDir, waitFor, type Proc, type TestMesh } from "./helpers.ts";
 
 const PROMPTS = ["Once upon a time", "The little dog", "Lily and Ben went to the park", "One day, a bird", "Tom had a red ball", "The sun was", "Mom said", "There was a big tree"];
 const MAX_TOKENS = 160;
@@ -140,6 +141,11 @@ describe("failover with 3 stages (host + 2 workers), stories260K", { concurrency
     assert.match(metrics, /llmesh_mesh_events_total\{event="death"\} 1/);
     assert.match(metrics, /llmesh_mesh_recovery_seconds_count 1/);
     assert.match(mesh.host.out, /is gone/);
+    // `llmesh status` tells the operator what happened.
+    const cli = spawnSync(process.execPath, [MAIN, "status", "--url", mesh.url], { cwd: ROOT, timeout: 30_000 });
+    assert.equal(cli.status, 0, cli.stderr.toString());
+    assert.match(cli.stdout.toString(), /placement epoch 2/);
+    assert.match(cli.stdout.toString(), /membership: .*death 1.*replay(ed)? /);
   });
 
   test("and the mesh keeps serving afterwards: a second round of streams is identical too", async () => {

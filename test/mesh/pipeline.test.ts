@@ -137,6 +137,8 @@ describe("stories260K split three ways (host + 2 workers)", () => {
     assert.match(r.out, /mesh: ready/);
     assert.match(r.out, /\[2, 4\)/);
     assert.match(r.out, /placement: --split \(interactive\); per token \(one stream\): predicted [0-9.]+ ms, measured [0-9.]+ ms/);
+    assert.match(r.out, /placement epoch 1/);
+    assert.match(r.out, /hop .* RTT [0-9.]+ ms, [0-9.]+ Mbit\/s, predicted [0-9.]+ ms\/token/);
   });
 
   test("a joiner with the wrong secret is refused, and so is its join through the CLI", async () => {

@@ -16,7 +16,7 @@ function fmt(x: number | undefined, d = 2): string {
 
 export function formatStatus(s: MeshStatus): string {
   const lines = [
-    `mesh: ${s.phase}; model ${s.model} (${s.fingerprint.slice(0, 12)}…); codec ${s.codec}; protocol v${s.protocolVersion}; ${s.stages.length} stage(s)`,
+    `mesh: ${s.phase}; model ${s.model} (${s.fingerprint.slice(0, 12)}…); codec ${s.codec}; protocol v${s.protocolVersion}; ${s.stages.length} stage(s); placement epoch ${s.epoch}`,
     ["stage", "role", "peer", "name", "layers", "rtt ms", "ms/layer", "predicted ms/tok", "compute ms/tok", "wait ms/tok", "transfer ms/tok", "bytes/tok out", "rss MiB"].join("\t"),
   ];
   const pl = s.placement;
@@ -39,6 +39,12 @@ export function formatStatus(s: MeshStatus): string {
     for (const n of pl.notes) lines.push(`  note: ${n}`);
   }
   if (s.pipeline) lines.push(`pipeline: up to ${s.pipeline.maxInFlight} step(s) in flight; the last stage sends back ${s.pipeline.replyBytesPerStep} B/step`);
+  if (s.spares.length > 0) lines.push(`spares (joined, no layers): ${s.spares.map((p) => `${p.name} (${fmt(p.msPerLayer, 3)} ms/layer)`).join(", ")}`);
+  const ev = Object.entries(s.failover.events).map(([k, v]) => `${k} ${v}`).join(", ");
+  if (ev) {
+    const f = s.failover;
+    lines.push(`membership: ${ev}; replayed ${f.replayedSequences} sequence(s) / ${f.replayedTokens} token(s); ${f.resentSteps} step(s) sent again; longest time without a ring ${f.worstRecoveryMs} ms`);
+  }
   return lines.join("\n");
 }
 
