@@ -21,13 +21,15 @@ import { LocalBackend } from "../gateway/local-backend.ts";
 import { openGGUF } from "../gguf/reader.ts";
 import { readModelConfig } from "../engine/model-config.ts";
 import { Codec, codecName } from "./codecs.ts";
-import { probeBandwidth, serveBandwidthProbe } from "./bandwidth-probe.ts";
+import { serveBandwidthProbe } from "./bandwidth-probe.ts";
 import { acceptHandshake, dialHandshake } from "./handshake.ts";
 import { encodeInvite, type Invite } from "./identity.ts";
+import { LinkTable, type ProbeReply } from "./link-table.ts";
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from "./liveness.ts";
 import type { MeshEvent, MeshEventType, MeshStatus, PlacementStatus } from "./mesh-status.ts";
 import { measureCapacity, type StageCapacity } from "./placement.ts";
-import { evaluatePlacement, plan, profileFromGGUF, shouldReplan, type Cluster, type Link, type ModelProfile, type Plan, type PlanOptions } from "../planner/index.ts";
+import { profileFromGGUF, shouldReplan, type Cluster, type Plan } from "../planner/index.ts";
+import { PlacementPolicy } from "./placement-policy.ts";
 import { CONTROL_PROTOCOL, decodeJson, encodeJson, kindName, MsgKind, PROTOCOL_VERSION, readHeader, STAGE_PROTOCOL, type Assign, type JoinInfo } from "./stage-protocol.ts";
 import type { StageStatsSnapshot } from "./stage-stats.ts";
 import { PipelineBackend, type Ring } from "./pipeline-backend.ts";
@@ -113,12 +115,12 @@ export class MeshHost {
   private readonly liveness: Liveness;
   private reqId = 1;
   private readonly nLayer: number;
-  private readonly profile: ModelProfile;
+  private readonly policy: PlacementPolicy;
   private placementStatus: PlacementStatus | undefined;
   private current: Plan | undefined;
   private epoch = 0;
-  /** Measured links (RTTs), kept across re-plans; keyed "from>to". */
-  private readonly links = new Map<string, Link>();
+  /** Measured links (RTT, bandwidth), kept across re-plans. */
+  private readonly links: LinkTable;
   /** Re-plans run one at a time; `again` asks for one more after the running one. */
   private reconfiguring: Promise<void> | undefined;
   private again: { reason: string; drain: boolean } | undefined;
@@ -135,12 +137,21 @@ export class MeshHost {
     try {
       const cfg = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
       this.nLayer = cfg.nLayer;
-      this.profile = profileFromGGUF(gguf);
+      this.policy = new PlacementPolicy(profileFromGGUF(gguf), {
+        firstPeer: o.transport.peerId, codec: o.codec ?? Codec.F32, batch: o.batch ?? 8, maxContext: o.maxContext ?? 0, objective: o.objective ?? "interactive", autoStages: o.autoStages ?? false,
+      });
       this.hostCap = measureCapacity(gguf, o.threads, o.memoryBytes);
     } finally {
       gguf.close();
     }
     this.liveness = new Liveness(o.liveness ?? DEFAULT_LIVENESS);
+    this.links = new LinkTable({
+      transport: o.transport, log: (m) => this.log(m), ...(o.linkBytesPerSec !== undefined ? { fixedBytesPerSec: o.linkBytesPerSec } : {}),
+      askProbe: async (w, targets, bandwidth) => {
+        const f = await this.ask(w as WorkerPeer, MsgKind.PROBE, { targets, bandwidth }, 8000 * targets.length);
+        return f ? decodeJson<ProbeReply>(f) : undefined;
+      },
+    });
     const inv: Invite = { v: 1, addrs: o.transport.addresses(), secret: Buffer.from(o.secret).toString("hex"), fp: o.fingerprint, model: basename(o.modelPath) };
     this.invite = encodeInvite(inv);
     this.backend = new Promise((res, rej) => {
@@ -339,14 +350,9 @@ export class MeshHost {
       const cluster = await this.measureCluster();
       if (!still() || !this.current || this.phase !== "ready") return;
       const running = [{ peer: this.o.transport.peerId, ...this.hostRange! }, ...this.stages.map((s) => ({ peer: s.peer, ...s.range! }))];
-      let current: Plan | null = null;
-      try {
-        current = evaluatePlacement(this.profile, cluster, running, this.planOptions());
-      } catch {
-        current = null;
-      }
+      const current = this.policy.evaluate(cluster, running);
       if (current) this.setPlacementStatus(current, this.placementStatus?.source ?? "planner", false);
-      const candidate = this.o.autoStages ? plan(this.profile, cluster, this.planOptions()) : this.bestPlan(cluster, [this.stageCount, this.stageCount + 1]);
+      const candidate = this.policy.best(cluster, [this.stageCount, this.stageCount + 1]);
       if (shouldReplan(current, candidate, this.o.replanThreshold ?? 0.1)) {
         this.requestReconfigure(`${why} and the planner predicts ${fmtCost(candidate)} instead of ${current ? fmtCost(current) : "an invalid placement"}`, true);
       } else {
@@ -363,30 +369,6 @@ export class MeshHost {
     this.links.clear();
     this.linksRefreshed++;
     void this.considerReplan("the links were re-measured", () => true, "placement kept after re-measuring the links");
-  }
-
-  private planOptions(stages?: number): Partial<PlanOptions> {
-    return {
-      ...(stages !== undefined ? { stages } : {}), firstPeer: this.o.transport.peerId, codec: codecName(this.o.codec ?? Codec.F32) as PlanOptions["codec"], batch: this.o.batch ?? 8,
-      contextTokens: this.o.maxContext && this.o.maxContext > 0 ? this.o.maxContext : 512, keepGroups: false, maxHopSec: Infinity, objective: this.o.objective ?? "interactive",
-    };
-  }
-
-  /**
-   * The best plan with one of these stage counts (the operator's mesh size is kept: `--peers N` asked
-   * for N + 1 stages); when none is feasible (memory), the planner's own choice of stage count.
-   */
-  private bestPlan(cluster: Cluster, counts: number[]): Plan {
-    let best: Plan | undefined;
-    for (const n of new Set(counts.map((c) => Math.min(c, cluster.peers.length, this.nLayer)))) {
-      try {
-        const p = plan(this.profile, cluster, this.planOptions(n));
-        if (!best || p.cost < best.cost) best = p;
-      } catch {
-        // infeasible with n stages
-      }
-    }
-    return best ?? plan(this.profile, cluster, this.planOptions());
   }
 
   /** Stages of the running placement (host included; 0 before the first). */
@@ -425,27 +407,19 @@ export class MeshHost {
       let chosen: Plan | undefined;
       let ranges: Array<{ peer: string; start: number; end: number }>;
       if (first && this.o.split) {
-        const split = this.o.split;
-        if (split.length !== ids.length || split.reduce((a, b) => a + b, 0) !== this.nLayer || split.some((x) => !Number.isInteger(x) || x < 1)) {
-          throw new Error(`layer split ${split.join(",")} does not fit ${ids.length} stages and ${this.nLayer} layers`);
-        }
-        let s = 0;
-        ranges = split.map((k, i) => ({ peer: ids[i], start: s, end: (s += k) }));
-        try {
-          chosen = evaluatePlacement(this.profile, sub, ranges, this.planOptions());
-        } catch (err) {
-          this.log(`placement (--split): no prediction: ${(err as Error).message}`);
-        }
+        ranges = this.policy.split(this.o.split, ids);
+        chosen = this.policy.evaluate(sub, ranges) ?? undefined;
+        if (!chosen) this.log("placement (--split): the planner cannot predict this split (memory?)");
       } else {
         try {
-          chosen = this.o.autoStages
-            ? plan(this.profile, sub, this.planOptions())
-            : first ? plan(this.profile, sub, this.planOptions(ids.length)) : this.bestPlan(sub, [Math.max(this.lastStageCount, 1)]);
+          chosen = this.policy.best(sub, [first ? ids.length : Math.max(this.lastStageCount, 1)]);
         } catch (err) {
           throw new Error(`no placement over the ${ids.length} peer(s) left can hold the model: ${(err as Error).message}`);
         }
         ranges = chosen.placement.map((st) => ({ peer: st.peer, start: st.start, end: st.end }));
       }
+      const codec = this.o.codec ?? Codec.F32;
+      const maxContext = this.o.maxContext ?? 0;
       if (drain && this.pipeline && !this.pipeline.isPaused) {
         // Spares that the new placement uses load their future layers first, while the running ring
         // keeps serving; the final ASSIGN below (same range) then keeps those weights.
@@ -454,12 +428,7 @@ export class MeshHost {
           const w = this.workers.find((x) => x.peer === r.peer);
           if (!w) throw new Error(`peer ${r.peer} went away before the switch`);
           if (w.state !== "spare" || w.range) return;
-          const a: Assign = { range: { start: r.start, end: r.end }, codec: this.o.codec ?? Codec.F32, maxContext: this.o.maxContext ?? 0, next: [], stageIndex: i + 1, nStages: ranges.length, epoch: this.epoch };
-          const reply = new Promise<Uint8Array | undefined>((res) => w.waiters.set(0, res));
-          await w.control.send(encodeJson(MsgKind.ASSIGN, a)).catch(() => {});
-          const f = await reply;
-          w.waiters.delete(0);
-          if (!f || readHeader(f).kind !== MsgKind.READY) throw new Error(`peer ${w.peer} could not load layers [${r.start}, ${r.end}) for the new placement`);
+          await this.assign(w, { range: { start: r.start, end: r.end }, codec, maxContext, next: [], stageIndex: i + 1, nStages: ranges.length, epoch: this.epoch });
           this.log(`peer ${w.peer} (${w.info.name}) loaded its future layers [${r.start}, ${r.end}) while the mesh kept serving`);
         }));
         this.phase = `switching placement: ${reason}`;
@@ -470,24 +439,12 @@ export class MeshHost {
       const ring = ranges.slice(1).map((r) => this.workers.find((w) => w.peer === r.peer)!);
       this.phase = first ? "loading stages" : `loading stages (epoch ${epoch})`;
       this.log(`placement (epoch ${epoch}): ${ranges.map((r, i) => `stage ${i} [${r.start}, ${r.end})${i > 0 ? ` on ${ring[i - 1].info.name}` : ""}`).join(", ")}`);
-      const codec = this.o.codec ?? Codec.F32;
-      const maxContext = this.o.maxContext ?? 0;
       // Downstream stages load first.
       for (let i = ring.length - 1; i >= 0; i--) {
         const w = ring[i];
         const next = i + 1 < ring.length ? ring[i + 1].info.addrs : [];
         const a: Assign = { range: { start: ranges[i + 1].start, end: ranges[i + 1].end }, codec, maxContext, next, stageIndex: i + 1, nStages: ranges.length, epoch };
-        if (w.state === "gone") throw new Error(`peer ${w.peer} went away before loading layers [${a.range.start}, ${a.range.end})`);
-        const reply = new Promise<Uint8Array | undefined>((res) => w.waiters.set(0, res));
-        await w.control.send(encodeJson(MsgKind.ASSIGN, a)).catch(() => {});
-        const f = await reply;
-        w.waiters.delete(0);
-        if (!f) throw new Error(`peer ${w.peer} went away while loading layers [${a.range.start}, ${a.range.end})`);
-        if (readHeader(f).kind !== MsgKind.READY) {
-          const msg = String(decodeJson(f).message);
-          this.markGone(w, `it could not load layers [${a.range.start}, ${a.range.end}): ${msg}`, "quarantine");
-          throw new Error(`peer ${w.peer} failed to load layers [${a.range.start}, ${a.range.end}): ${msg}`);
-        }
+        await this.assign(w, a);
         w.range = a.range;
         if (w.state === "spare") w.state = "stage";
       }
@@ -498,7 +455,7 @@ export class MeshHost {
       }
       const hostRange = { start: ranges[0].start, end: ranges[0].end };
       const sameLocal = this.pipeline && this.hostRange && this.hostRange.start === hostRange.start && this.hostRange.end === hostRange.end;
-      const local = sameLocal ? this.currentLocal! : LocalBackend.load({
+      const local = sameLocal ? this.pipeline!.stage0 : LocalBackend.load({
         path: this.o.modelPath, range: hostRange, enginePath: this.o.enginePath ?? "fast", ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}),
         ...(this.o.maxContext !== undefined ? { maxContext: this.o.maxContext } : {}), ...(this.o.modelId ? { id: this.o.modelId } : {}),
       });
@@ -507,10 +464,7 @@ export class MeshHost {
         down = await this.o.transport.dial(ring[0].info.addrs, STAGE_PROTOCOL);
         await dialHandshake(down, "stage", this.hs());
       }
-      this.oldDown?.close();
-      this.oldDown = down;
       this.hostRange = hostRange;
-      this.currentLocal = local;
       this.ringPeers = ring;
       this.lastStageCount = ranges.length;
       const r: Ring = { local, down, nStages: ranges.length, epoch };
@@ -540,7 +494,6 @@ export class MeshHost {
         this.phase = "ready";
         this.log(`re-planned (epoch ${epoch}, ${reason}): ${ranges.length} stage(s); ring down ${downMs.toFixed(0)} ms; replaying ${this.pipeline.replayedTokens - replayedBefore} token(s) so far`);
         this.event({ type: "replan", reason, ms: downMs, epoch });
-        this.event({ type: "recovered", ms: downMs, epoch });
       }
       // Peers that asked to leave hold nothing now: let them go.
       for (const w of this.workers.filter((x) => x.state === "leaving")) {
@@ -568,8 +521,6 @@ export class MeshHost {
     }
   }
 
-  private currentLocal: LocalBackend | undefined;
-  private oldDown: StageLink | undefined;
   private ringPeers: WorkerPeer[] = [];
   /** measureCluster() calls running (probes in progress). */
   private measuring = 0;
@@ -582,12 +533,31 @@ export class MeshHost {
     this.placementStatus = {
       source, objective: this.o.objective ?? "interactive", bandwidth: this.o.linkBytesPerSec !== undefined ? "--link-bandwidth" : "probed", predictedMsPerToken: p.decodeTokenSec * 1000, predictedTokPerSec: p.throughputTokPerSec,
       stages: p.stages.map((st) => ({ peer: st.peer, predictedMsPerToken: st.decodeSec * 1000 })),
-      hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, bytesPerSec: this.links.get(`${h.from}>${h.to}`)?.bytesPerSec ?? 0, predictedMs: h.tokenSec * 1000 })),
+      hops: p.hops.map((h) => ({ from: h.from, to: h.to, rttMs: h.rttSec * 1000, bytesPerSec: this.links.bytesPerSec(h.from, h.to), predictedMs: h.tokenSec * 1000 })),
       notes: chosen.notes,
     };
     if (log) this.log(`placement predicted: ${(p.decodeTokenSec * 1000).toFixed(2)} ms/token for one stream, ${p.throughputTokPerSec.toFixed(1)} tok/s with ${this.o.batch ?? 8} streams`);
   }
 
+
+  /**
+   * ASSIGN and wait for READY; throws when the peer is gone or cannot load (it is quarantined then: the
+   * next re-plan leaves it out).
+   */
+  private async assign(w: WorkerPeer, a: Assign): Promise<void> {
+    const what = `layers [${a.range.start}, ${a.range.end})`;
+    if (w.state === "gone") throw new Error(`peer ${w.peer} went away before loading ${what}`);
+    const reply = new Promise<Uint8Array | undefined>((res) => w.waiters.set(0, res));
+    await w.control.send(encodeJson(MsgKind.ASSIGN, a)).catch(() => {});
+    const f = await reply;
+    w.waiters.delete(0);
+    if (!f) throw new Error(`peer ${w.peer} went away while loading ${what}`);
+    if (readHeader(f).kind !== MsgKind.READY) {
+      const msg = String(decodeJson(f).message);
+      this.markGone(w, `it could not load ${what}: ${msg}`, "quarantine");
+      throw new Error(`peer ${w.peer} failed to load ${what}: ${msg}`);
+    }
+  }
 
   /** Asks a worker and waits for the reply with the same step id (ms at most). */
   private async ask(w: WorkerPeer, kind: number, body: unknown, timeoutMs: number): Promise<Uint8Array | undefined> {
@@ -603,71 +573,15 @@ export class MeshHost {
     return f;
   }
 
-  /**
-   * The cluster as the planner sees it: every live peer's measured per-layer time and free memory;
-   * RTTs by libp2p ping and bandwidths by the probe (bandwidth-probe.ts), host ↔ worker from here
-   * (both directions) and worker → worker by each worker (PROBE). Links measured once are kept (a
-   * re-plan after a death must not wait for probes). --link-bandwidth overrides the probe.
-   */
+  /** The cluster as the planner sees it (link-table.ts; only links not yet measured are probed). */
   private async measureCluster(): Promise<Cluster> {
     this.measuring++;
     try {
-      return await this.measureClusterNow();
+      const host = { id: this.o.transport.peerId, memBytes: this.hostCap.freeMemoryBytes, decodeSecPerLayer: this.hostCap.msPerLayer / 1000 };
+      return await this.links.measure(host, this.live);
     } finally {
       this.measuring--;
     }
-  }
-
-  private async measureClusterNow(): Promise<Cluster> {
-    const host = this.o.transport.peerId;
-    const fixed = this.o.linkBytesPerSec;
-    const live = this.live;
-    const peers = [
-      { id: host, memBytes: this.hostCap.freeMemoryBytes, decodeSecPerLayer: this.hostCap.msPerLayer / 1000 },
-      ...live.map((w) => ({ id: w.peer, memBytes: w.info.freeMemoryBytes, decodeSecPerLayer: w.info.msPerLayer / 1000 })),
-    ];
-    const key = (a: string, b: string) => `${a}>${b}`;
-    for (const w of live) {
-      if (this.links.has(key(host, w.peer))) continue;
-      let rtt: number | undefined;
-      try {
-        if (this.o.transport.ping) rtt = await this.o.transport.ping(w.info.addrs);
-      } catch (err) {
-        this.log(`could not ping ${w.peer}: ${(err as Error).message}`);
-      }
-      rtt ??= (w.rttMs ?? 1) / 1000;
-      w.rttMs = rtt * 1000;
-      const bw = { send: fixed ?? FALLBACK_BYTES_PER_SEC, receive: fixed ?? FALLBACK_BYTES_PER_SEC };
-      if (fixed === undefined) {
-        for (const direction of ["send", "receive"] as const) {
-          try {
-            if (w.state === "gone") break;
-            bw[direction] = (await probeBandwidth(this.o.transport, w.info.addrs, { direction, timeoutMs: PROBE_TIMEOUT_MS })).bytesPerSec;
-          } catch (err) {
-            this.log(`could not probe the bandwidth to ${w.peer} (${direction}): ${(err as Error).message}; assuming ${FALLBACK_BYTES_PER_SEC * 8e-6} Mbit/s`);
-          }
-        }
-        this.log(`link host ↔ ${w.info.name}: RTT ${(rtt * 1000).toFixed(2)} ms, ${((bw.send * 8) / 1e6).toFixed(1)} Mbit/s out, ${((bw.receive * 8) / 1e6).toFixed(1)} Mbit/s in`);
-      }
-      this.links.set(key(host, w.peer), { from: host, to: w.peer, rttSec: rtt, bytesPerSec: bw.send });
-      this.links.set(key(w.peer, host), { from: w.peer, to: host, rttSec: rtt, bytesPerSec: bw.receive });
-    }
-    await Promise.all(
-      live.map(async (w) => {
-        const targets = live.filter((x) => x !== w && !this.links.has(key(w.peer, x.peer))).map((x) => ({ peer: x.peer, addrs: x.info.addrs }));
-        if (targets.length === 0) return;
-        const f = await this.ask(w, MsgKind.PROBE, { targets, bandwidth: fixed === undefined }, 8000 * targets.length);
-        const got = f ? decodeJson<{ rttSec: Record<string, number>; bytesPerSec?: Record<string, number> }>(f) : { rttSec: {} };
-        for (const t of targets) {
-          const other = live.find((x) => x.peer === t.peer);
-          // Unmeasured: assume the worse of the two peers' RTTs to the host.
-          const fallback = Math.max(...[w, other].map((x) => (x?.rttMs ?? 1) / 1000));
-          this.links.set(key(w.peer, t.peer), { from: w.peer, to: t.peer, rttSec: got.rttSec[t.peer] ?? fallback, bytesPerSec: fixed ?? got.bytesPerSec?.[t.peer] ?? FALLBACK_BYTES_PER_SEC });
-        }
-      }),
-    );
-    const ids = new Set(peers.map((p) => p.id));
-    return { peers, links: [...this.links.values()].filter((l) => ids.has(l.from) && ids.has(l.to)) };
   }
 
   /** Peers, ranges, RTTs and per-stage timings (asks each worker for fresh stats, 1 s at most). */
@@ -732,12 +646,6 @@ export class MeshHost {
 
 /** Extra silence tolerated while link probes run (ms). */
 const PROBING_ALLOWANCE_MS = 4000;
-/** A bandwidth probe gives up after this long (ms): a frozen peer must not hold a re-plan for long. */
-const PROBE_TIMEOUT_MS = 5000;
-
-/** Planner's link bandwidth when a probe fails and none is given: 1 Gbit/s. */
-const FALLBACK_BYTES_PER_SEC = 125e6;
-
 function fmtCost(p: Plan): string {
   return p.objective === "batch" ? `${(1 / p.cost).toFixed(1)} tok/s` : `${(p.cost * 1000).toFixed(2)} ms/token`;
 }

@@ -1,5 +1,5 @@
 // The mesh's Prometheus metrics, on the gateway's registry: membership events by type (join, leave,
-// death, quarantine, replan, replay, recovered, unavailable), how long the mesh was without a ring at
+// death, quarantine, replan, replay, unavailable), how long the mesh was without a ring at
 // each recovery, and the current epoch, stage and spare counts.
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import type { MeshEvent } from "./mesh-status.ts";
@@ -17,7 +17,7 @@ export class MeshMetrics {
 
   constructor(registry: Registry, prefix = "llmesh_") {
     const registers = [registry];
-    this.events = new Counter({ name: `${prefix}mesh_events_total`, help: "Mesh membership events: join, leave, death, quarantine, replan, replay, recovered, unavailable.", labelNames: ["event"], registers });
+    this.events = new Counter({ name: `${prefix}mesh_events_total`, help: "Mesh membership events: join, leave, death, quarantine, replan, replay, unavailable.", labelNames: ["event"], registers });
     this.recovery = new Histogram({
       name: `${prefix}mesh_recovery_seconds`, help: "Time the mesh was without a working ring (a stage died or a placement switched) until the new ring took the next step.",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120], registers,
@@ -37,6 +37,6 @@ export class MeshMetrics {
 
   onEvent(e: MeshEvent): void {
     this.events.inc({ event: e.type });
-    if (e.type === "recovered" && e.ms !== undefined) this.recovery.observe(e.ms / 1000);
+    if (e.type === "replan" && e.ms !== undefined) this.recovery.observe(e.ms / 1000);
   }
 }

@@ -20,13 +20,13 @@ export interface PlacementStatus {
 }
 
 /** Membership events, counted (also logged, and exported as llmesh_mesh_events_total). */
-export type MeshEventType = "join" | "leave" | "death" | "quarantine" | "replan" | "replay" | "recovered" | "unavailable";
+export type MeshEventType = "join" | "leave" | "death" | "quarantine" | "replan" | "replay" | "unavailable";
 
 export interface MeshEvent {
   type: MeshEventType;
   peer?: string;
   reason?: string;
-  /** replan/recovered: how long the mesh was without a ring (ms). replay: tokens replayed. */
+  /** replan: how long the mesh was without a ring (ms). replay: tokens replayed. */
   ms?: number;
   tokens?: number;
   epoch?: number;

@@ -107,11 +107,17 @@ export class PipelineBackend implements ModelBackend {
     this.codec = codec;
     this.o = o;
     const c = ring.local.engine.config;
-    // The scheduler's micro-batch groups are fixed at start: plan for the deepest ring we may get.
+    // The scheduler's micro-batch groups are fixed at start, from the first ring's depth; a later ring
+    // with more or fewer stages still works (groups only decide how many steps may be in flight).
     this.info = { ...ring.local.info, kvBytesPerToken: nLayer * c.nHeadKv * (c.headDim + c.headDimV) * 4, pipelineDepth: Math.max(1, ring.nStages) };
   }
 
   private get local(): LocalBackend {
+    return this.ring.local;
+  }
+
+  /** Stage 0 of the current ring (kept by the host when a re-plan leaves its range unchanged). */
+  get stage0(): LocalBackend {
     return this.ring.local;
   }
 
@@ -370,9 +376,10 @@ export class PipelineBackend implements ModelBackend {
     }
   }
 
-  /** Continues on a new ring: frees every sequence of the old one here, then sends what waited. */
+  /** Continues on a new ring: closes the old link to stage 1, frees the old ring's sequences here, then sends what waited. */
   resume(ring: Ring): void {
     const old = this.ring;
+    if (old.down !== ring.down) old.down?.close();
     if (old.local !== ring.local) old.local.close();
     else for (const id of ring.local.engine.sequenceIds) ring.local.engine.freeSequence(id);
     this.ring = ring;
