@@ -8,14 +8,13 @@
 // Every sequence has its own KV cache (for this stage's layers). One forward() call takes chunks of
 // several sequences at once (continuous batching); a chunk may hold many tokens (prefill).
 import type { GGUFFile } from "../gguf/reader.ts";
-import { Kernels } from "../kernels/index.ts";
+import { Kernels, kernelSupports } from "../kernels/index.ts";
 import { FastForward } from "./fast-forward.ts";
 import { KVCache, type KVCacheType } from "./kv-cache.ts";
 import { readModelConfig, type ModelConfig } from "./model-config.ts";
 import { ReferenceForward } from "./reference-forward.ts";
 import type { ForwardImpl, LogitsRequest, Numerics, Stage, StageEntry } from "./stage.ts";
-import { packQTensor } from "./qtensor.ts";
-import { loadStageWeights, validateRange, type LayerRange } from "./weights.ts";
+import { loadStageWeights, loadStageWeightsAsync, stageMatrixBytes, validateRange, type LayerRange, type MatrixPacker, type StageWeights } from "./weights.ts";
 
 export type { LayerRange } from "./weights.ts";
 export type { LogitsRequest } from "./stage.ts";
@@ -64,6 +63,8 @@ export class Engine {
   readonly maxContext: number;
   readonly kvCacheType: KVCacheType;
   private readonly impl: ForwardImpl;
+  private readonly kernels: Kernels | undefined;
+  private disposed = false;
   private readonly sequences = new Map<number, KVCache>();
   private nextSeq = 1;
 
@@ -73,21 +74,55 @@ export class Engine {
     this.isFirst = stage.isFirst;
     this.isLast = stage.isLast;
     this.impl = impl;
+    this.kernels = stage.kernels;
     this.maxContext = maxContext;
     this.kvCacheType = kvCacheType;
   }
 
   /** Reads the config and this stage's weights (only those) from an open GGUF file. */
   static load(gguf: GGUFFile, opts: EngineOptions = {}): Engine {
+    const p = Engine.prepare(gguf, opts);
+    try {
+      return Engine.finish(p, loadStageWeights(gguf, p.config, p.range, p.pack), opts);
+    } catch (err) {
+      p.kernels?.dispose();
+      throw err;
+    }
+  }
+
+  /**
+   * Engine.load that lets the event loop run after each matrix (a mesh worker keeps answering
+   * heartbeats while it loads); onProgress(bytes, total) follows the matrices' bytes.
+   */
+  static async loadAsync(gguf: GGUFFile, opts: EngineOptions = {}, onProgress?: (bytes: number, total: number) => void): Promise<Engine> {
+    const p = Engine.prepare(gguf, opts);
+    try {
+      const total = stageMatrixBytes(gguf, p.config, p.range);
+      const weights = await loadStageWeightsAsync(gguf, p.config, p.range, p.pack, onProgress && ((b) => onProgress(b, total)));
+      return Engine.finish(p, weights, opts);
+    } catch (err) {
+      p.kernels?.dispose();
+      throw err;
+    }
+  }
+
+  private static prepare(gguf: GGUFFile, opts: EngineOptions): { config: ModelConfig; range: LayerRange; kernels: Kernels | undefined; pack: MatrixPacker | undefined } {
     const config = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
     const range = opts.range ?? { start: 0, end: config.nLayer };
     validateRange(range, config.nLayer);
-    const numerics: Numerics = { matmulInput: opts.matmulInput ?? "vec-dot" };
+    const maxContext = opts.maxContext ?? config.contextLength;
+    if (!Number.isInteger(maxContext) || maxContext <= 0) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
     const fast = (opts.path ?? "fast") === "fast";
-    const kernels = fast && (opts.kernels ?? "wasm") === "wasm" && numerics.matmulInput === "vec-dot"
+    const kernels = fast && (opts.kernels ?? "wasm") === "wasm" && (opts.matmulInput ?? "vec-dot") === "vec-dot"
       ? new Kernels(opts.threads !== undefined ? { threads: opts.threads } : {})
       : undefined;
-    const weights = loadStageWeights(gguf, config, range, kernels ? (t) => packQTensor(t, kernels) : undefined);
+    const pack: MatrixPacker | undefined = kernels && ((m, read) => (kernelSupports(m.type) ? kernels.packRows(m.type, m.nCols, m.nRows, m.rowBytes, read) : undefined));
+    return { config, range, kernels, pack };
+  }
+
+  private static finish(p: { config: ModelConfig; range: LayerRange; kernels: Kernels | undefined }, weights: StageWeights, opts: EngineOptions): Engine {
+    const { config, range, kernels } = p;
+    const numerics: Numerics = { matmulInput: opts.matmulInput ?? "vec-dot" };
     const stage: Stage = {
       config,
       weights,
@@ -100,14 +135,29 @@ export class Engine {
       numerics,
       ...(kernels ? { kernels } : {}),
     };
-    const impl = fast ? new FastForward(stage) : new ReferenceForward(stage);
-    const maxContext = opts.maxContext ?? config.contextLength;
-    if (!Number.isInteger(maxContext) || maxContext <= 0) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
-    return new Engine(config, stage, impl, maxContext, opts.kvCacheType ?? "f16");
+    const impl = (opts.path ?? "fast") === "fast" ? new FastForward(stage) : new ReferenceForward(stage);
+    return new Engine(config, stage, impl, opts.maxContext ?? config.contextLength, opts.kvCacheType ?? "f16");
+  }
+
+  /**
+   * Frees every sequence and gives the kernel memory (weights, KV caches) back for the next engine
+   * of this process to reuse. The engine must not be used afterwards.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    for (const id of [...this.sequences.keys()]) this.freeSequence(id);
+    this.disposed = true;
+    this.kernels?.dispose();
+  }
+
+  /** Bytes of the kernel memory this engine's weights and KV caches live in (0 without the WASM kernels). */
+  get kernelBytes(): number {
+    return this.kernels?.mem.capacity ?? 0;
   }
 
   /** Creates an empty sequence (its KV cache grows on demand up to maxContext) and returns its id. */
   createSequence(): number {
+    if (this.disposed) throw new Error("engine: used after dispose()");
     const id = this.nextSeq++;
     const c = this.config;
     const nLayers = this.range.end - this.range.start;
@@ -141,6 +191,7 @@ export class Engine {
    * ("last" → (1, n_vocab), "all" → (n_tokens, n_vocab), "none" → empty).
    */
   forward(batch: readonly BatchItem[]): Float32Array[] {
+    if (this.disposed) throw new Error("engine: used after dispose()");
     const c = this.config;
     const seen = new Set<number>();
     const entries: StageEntry[] = batch.map((item, i) => {

@@ -6,7 +6,7 @@
 // quantized model never exists in f32 in memory.
 import { dequantizeRow, rowBytes as typeRowBytes } from "../gguf/formats/index.ts";
 import { GGMLType, ggmlTypeName, type GGMLTypeId } from "../gguf/types.ts";
-import { decodePackedRow, kernelSupports, type Kernels, type KTensor } from "../kernels/index.ts";
+import { decodePackedRow, type KTensor } from "../kernels/index.ts";
 
 export interface QTensor {
   name: string;
@@ -25,12 +25,11 @@ export interface QTensor {
   k?: KTensor;
 }
 
-/** Moves a tensor's bytes into kernel memory (if the kernels take its type); frees the JS copy. */
-export function packQTensor(t: QTensor, kernels: Kernels): void {
-  if (t.k || !kernelSupports(t.type)) return;
-  t.k = kernels.pack(t.type, t.nCols, t.nRows, t.data);
-  t.data = new Uint8Array(0);
-  delete t.f32;
+/** A tensor that lives in kernel memory only (packed straight from the file); data is empty. */
+export function packedQTensor(name: string, type: GGMLTypeId, dims: readonly number[], k: KTensor): QTensor {
+  const nCols = dims[0];
+  const nRows = dims.slice(1).reduce((a, b) => a * b, 1);
+  return { name, type, nCols, nRows, rowBytes: typeRowBytes(type, nCols), data: new Uint8Array(0), k };
 }
 
 /** Wraps encoded tensor bytes; F32 data is aligned (copied if needed) so that it can be viewed as floats. */

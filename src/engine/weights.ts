@@ -9,9 +9,10 @@
 //          ffn_norm, ffn_gate, ffn_up, ffn_down}.weight and optional .bias of the projections.
 import type { GGUFFile } from "../gguf/reader.ts";
 import { dequantize, isSupportedType } from "../gguf/formats/index.ts";
-import { ggmlTypeName, type TensorInfo } from "../gguf/types.ts";
+import { ggmlTypeName, type GGMLTypeId, type TensorInfo } from "../gguf/types.ts";
+import type { KTensor, RowReader } from "../kernels/index.ts";
 import type { ModelConfig } from "./model-config.ts";
-import { makeQTensor, type QTensor } from "./qtensor.ts";
+import { makeQTensor, packedQTensor, type QTensor } from "./qtensor.ts";
 
 /** Half-open layer range [start, end). */
 export interface LayerRange {
@@ -75,15 +76,34 @@ function checkShape(t: TensorInfo, cols: number, rows: number): void {
   }
 }
 
-/** Called on each matrix as soon as it is read (e.g. to move it into kernel memory). */
-type MatrixHook = (t: QTensor) => void;
-let matrixHook: MatrixHook | undefined;
+/**
+ * Puts a matrix straight into kernel memory, reading its GGUF rows through `read` (no copy of the
+ * tensor outside kernel memory); returns undefined for a type the kernels do not take (the matrix is
+ * then read into a JS buffer).
+ */
+export type MatrixPacker = (m: { name: string; type: GGMLTypeId; nCols: number; nRows: number; rowBytes: number }, read: RowReader) => KTensor | undefined;
 
-function loadMatrix(gguf: GGUFFile, name: string, cols: number, rows?: number): QTensor {
+/**
+ * The loading steps yield after each matrix (the unit of work), so that an async caller can let its
+ * event loop run (heartbeats, requests) while a large stage loads; `done` counts matrix bytes.
+ */
+type Loading<T> = Generator<{ done: number }, T>;
+
+interface LoadCtx {
+  gguf: GGUFFile;
+  pack: MatrixPacker | undefined;
+  done: number;
+}
+
+function* loadMatrix(ctx: LoadCtx, name: string, cols: number, rows?: number): Loading<QTensor> {
+  const { gguf, pack } = ctx;
   const t = info(gguf, name);
-  checkShape(t, cols, rows ?? t.nElements / t.dims[0]);
-  const q = makeQTensor(name, t.type, t.dims, gguf.readTensor(name));
-  matrixHook?.(q);
+  const nRows = rows ?? t.nElements / t.dims[0];
+  checkShape(t, cols, nRows);
+  const k = pack?.({ name, type: t.type, nCols: cols, nRows, rowBytes: t.nBytes / nRows }, (r0, n, dst) => gguf.readRowsInto(name, r0, n, dst));
+  const q = k ? packedQTensor(name, t.type, t.dims, k) : makeQTensor(name, t.type, t.dims, gguf.readTensor(name));
+  ctx.done += t.nBytes;
+  yield { done: ctx.done };
   return q;
 }
 
@@ -97,25 +117,26 @@ function loadOptionalVector(gguf: GGUFFile, name: string, n: number): Float32Arr
   return gguf.tensors.has(name) ? loadVector(gguf, name, n) : undefined;
 }
 
-function loadLayer(gguf: GGUFFile, c: ModelConfig, il: number): LayerWeights {
+function* loadLayer(ctx: LoadCtx, c: ModelConfig, il: number): Loading<LayerWeights> {
+  const gguf = ctx.gguf;
   const p = `blk.${il}.`;
   if (gguf.tensors.has(`${p}ffn_gate_inp.weight`)) throw new WeightsError(`mixture-of-experts layers (${p}ffn_gate_inp) are not supported`);
   const qDim = c.nHead * c.headDim;
   const kDim = c.nHeadKv * c.headDim;
   const vDim = c.nHeadKv * c.headDimV;
-  const wGate = loadMatrix(gguf, `${p}ffn_gate.weight`, c.nEmbd);
+  const wGate = yield* loadMatrix(ctx, `${p}ffn_gate.weight`, c.nEmbd);
   const nFF = wGate.nRows;
   const layer: LayerWeights = {
     index: il,
     attnNorm: loadVector(gguf, `${p}attn_norm.weight`, c.nEmbd),
-    wq: loadMatrix(gguf, `${p}attn_q.weight`, c.nEmbd, qDim),
-    wk: loadMatrix(gguf, `${p}attn_k.weight`, c.nEmbd, kDim),
-    wv: loadMatrix(gguf, `${p}attn_v.weight`, c.nEmbd, vDim),
-    wo: loadMatrix(gguf, `${p}attn_output.weight`, c.nHead * c.headDimV, c.nEmbd),
+    wq: yield* loadMatrix(ctx, `${p}attn_q.weight`, c.nEmbd, qDim),
+    wk: yield* loadMatrix(ctx, `${p}attn_k.weight`, c.nEmbd, kDim),
+    wv: yield* loadMatrix(ctx, `${p}attn_v.weight`, c.nEmbd, vDim),
+    wo: yield* loadMatrix(ctx, `${p}attn_output.weight`, c.nHead * c.headDimV, c.nEmbd),
     ffnNorm: loadVector(gguf, `${p}ffn_norm.weight`, c.nEmbd),
     wGate,
-    wUp: loadMatrix(gguf, `${p}ffn_up.weight`, c.nEmbd, nFF),
-    wDown: loadMatrix(gguf, `${p}ffn_down.weight`, nFF, c.nEmbd),
+    wUp: yield* loadMatrix(ctx, `${p}ffn_up.weight`, c.nEmbd, nFF),
+    wDown: yield* loadMatrix(ctx, `${p}ffn_down.weight`, nFF, c.nEmbd),
   };
   const optional: Array<[keyof LayerWeights, string, number]> = [
     ["bq", "attn_q.bias", qDim], ["bk", "attn_k.bias", kDim], ["bv", "attn_v.bias", vDim], ["bo", "attn_output.bias", c.nEmbd],
@@ -140,27 +161,55 @@ export function validateRange(range: LayerRange, nLayer: number): void {
 }
 
 /** Reads the tensors of one stage from the file (and nothing else). */
-export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: LayerRange, onMatrix?: MatrixHook): StageWeights {
-  validateRange(range, config.nLayer);
-  matrixHook = onMatrix;
-  try {
-    return loadStageWeightsInner(gguf, config, range);
-  } finally {
-    matrixHook = undefined;
+export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack?: MatrixPacker): StageWeights {
+  const steps = stageWeightSteps(gguf, config, range, pack);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
   }
 }
 
-function loadStageWeightsInner(gguf: GGUFFile, config: ModelConfig, range: LayerRange): StageWeights {
+/**
+ * loadStageWeights letting the event loop run after each matrix (a worker keeps answering heartbeats
+ * while it loads gigabytes); onProgress gets the matrix bytes loaded so far.
+ */
+export async function loadStageWeightsAsync(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack?: MatrixPacker, onProgress?: (bytes: number) => void): Promise<StageWeights> {
+  const steps = stageWeightSteps(gguf, config, range, pack);
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+    onProgress?.(r.value.done);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/** Bytes of the matrices a stage loads (what loadStageWeightsAsync's progress counts up to). */
+export function stageMatrixBytes(gguf: GGUFFile, config: ModelConfig, range: LayerRange): number {
+  const names = new Set<string>();
+  const tied = range.end === config.nLayer && !gguf.tensors.has("output.weight");
+  if (range.start === 0 || tied) names.add("token_embd.weight");
+  if (range.end === config.nLayer && !tied) names.add("output.weight");
+  for (let il = range.start; il < range.end; il++) {
+    for (const m of ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]) names.add(`blk.${il}.${m}.weight`);
+  }
+  let n = 0;
+  for (const name of names) n += gguf.tensors.get(name)?.nBytes ?? 0;
+  return n;
+}
+
+function* stageWeightSteps(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack: MatrixPacker | undefined): Loading<StageWeights> {
+  validateRange(range, config.nLayer);
+  const ctx: LoadCtx = { gguf, pack, done: 0 };
   const isFirst = range.start === 0;
   const isLast = range.end === config.nLayer;
   const w: StageWeights = { range: { ...range }, layers: [] };
   const tied = isLast && !gguf.tensors.has("output.weight");
-  if (isFirst || tied) w.tokEmbd = loadMatrix(gguf, "token_embd.weight", config.nEmbd, config.nVocab);
-  for (let il = range.start; il < range.end; il++) w.layers.push(loadLayer(gguf, config, il));
+  if (isFirst || tied) w.tokEmbd = yield* loadMatrix(ctx, "token_embd.weight", config.nEmbd, config.nVocab);
+  for (let il = range.start; il < range.end; il++) w.layers.push(yield* loadLayer(ctx, config, il));
   if (gguf.tensors.has("rope_freqs.weight")) w.ropeFreqs = loadVector(gguf, "rope_freqs.weight", config.nRot / 2);
   if (isLast) {
     w.outputNorm = loadVector(gguf, "output_norm.weight", config.nEmbd);
-    w.output = tied ? w.tokEmbd : loadMatrix(gguf, "output.weight", config.nEmbd, config.nVocab);
+    w.output = tied ? w.tokEmbd : yield* loadMatrix(ctx, "output.weight", config.nEmbd, config.nVocab);
     if (!isFirst && tied) {
       // The last stage needs token_embd only as the (tied) output matrix, not for lookups.
       delete w.tokEmbd;

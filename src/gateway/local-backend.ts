@@ -2,7 +2,7 @@
 // one stage), with the model's tokenizer, its chat template (or the documented ChatML fallback, see
 // src/tokenizer/chat-template.ts FALLBACK_CHAT_TEMPLATE) and the engine's samplers.
 import { basename } from "node:path";
-import { Engine, type LayerRange } from "../engine/engine.ts";
+import { Engine, type EngineOptions, type LayerRange } from "../engine/engine.ts";
 import { Sampler } from "../engine/sampling.ts";
 import { openGGUF, type GGUFFile } from "../gguf/reader.ts";
 import { renderChatFor } from "../tokenizer/chat-template.ts";
@@ -102,7 +102,26 @@ export class LocalBackend implements ModelBackend {
   static load(opts: LocalBackendOptions): LocalBackend {
     const gguf = openGGUF(opts.path);
     try {
-      const engine = Engine.load(gguf, { path: opts.enginePath ?? "fast", ...(opts.range ? { range: opts.range } : {}), ...(opts.maxContext !== undefined ? { maxContext: opts.maxContext } : {}), ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+      return LocalBackend.build(gguf, Engine.load(gguf, engineOptions(opts)), opts);
+    } catch (err) {
+      gguf.close();
+      throw err;
+    }
+  }
+
+  /** load() that lets the event loop run while the weights load (the server keeps answering). */
+  static async loadAsync(opts: LocalBackendOptions, onProgress?: (bytes: number, total: number) => void): Promise<LocalBackend> {
+    const gguf = openGGUF(opts.path);
+    try {
+      return LocalBackend.build(gguf, await Engine.loadAsync(gguf, engineOptions(opts), onProgress), opts);
+    } catch (err) {
+      gguf.close();
+      throw err;
+    }
+  }
+
+  private static build(gguf: GGUFFile, engine: Engine, opts: LocalBackendOptions): LocalBackend {
+    try {
       const tokenizer = Tokenizer.fromMetadata((k) => gguf.getValue(k));
       const c = engine.config;
       const nLayers = engine.range.end - engine.range.start;
@@ -122,7 +141,7 @@ export class LocalBackend implements ModelBackend {
       };
       return new LocalBackend(gguf, engine, tokenizer, info);
     } catch (err) {
-      gguf.close();
+      engine.dispose();
       throw err;
     }
   }
@@ -182,7 +201,14 @@ export class LocalBackend implements ModelBackend {
   }
 
   close(): void {
-    for (const id of this.engine.sequenceIds) this.engine.freeSequence(id);
+    this.engine.dispose();
     this.gguf.close();
   }
+}
+
+function engineOptions(opts: LocalBackendOptions): EngineOptions {
+  return {
+    path: opts.enginePath ?? "fast", ...(opts.range ? { range: opts.range } : {}), ...(opts.maxContext !== undefined ? { maxContext: opts.maxContext } : {}),
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+  };
 }

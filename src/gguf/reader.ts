@@ -51,6 +51,8 @@ export interface GGUFFile {
   readTensor(name: string): Uint8Array;
   /** Reads rows [row0, row0 + nRows) of a tensor (a row is dims[0] elements). */
   readRows(name: string, row0: number, nRows: number): Uint8Array;
+  /** Reads rows [row0, row0 + nRows) of a tensor into dst[0..) (e.g. straight into kernel memory). */
+  readRowsInto(name: string, row0: number, nRows: number, dst: Uint8Array): void;
   close(): void;
 }
 
@@ -200,7 +202,7 @@ function readValue(c: Cursor, type: number, what: string, depth: number): GGUFMe
   return { type: GGUFValueType.ARRAY, arrayType: elemType as GGUFValueTypeId, value: out as GGUFValue };
 }
 
-function parse(src: ByteSource, where: string): Omit<GGUFFile, "bytesRead" | "readTensor" | "readRows" | "close" | "getValue" | "path"> {
+function parse(src: ByteSource, where: string): Omit<GGUFFile, "bytesRead" | "readTensor" | "readRows" | "readRowsInto" | "close" | "getValue" | "path"> {
   const c = new Cursor(src, where);
   if (src.size < 4) c.fail("not a GGUF file: too short for the magic number");
   const magic = c.u32("magic");
@@ -318,15 +320,22 @@ class GGUFFileImpl implements GGUFFile {
 
   readRows(name: string, row0: number, nRows: number): Uint8Array {
     const t = this.info(name);
+    const out = new Uint8Array((t.nBytes / (t.nElements / t.dims[0])) * nRows);
+    this.readRowsInto(name, row0, nRows, out);
+    return out;
+  }
+
+  readRowsInto(name: string, row0: number, nRows: number, dst: Uint8Array): void {
+    const t = this.info(name);
     const rows = t.nElements / t.dims[0];
     if (!Number.isInteger(row0) || !Number.isInteger(nRows) || row0 < 0 || nRows < 0 || row0 + nRows > rows) {
       throw new GGUFError(`${this.path}: rows [${row0}, ${row0 + nRows}) out of range for tensor "${name}" with ${rows} rows`);
     }
     const rowBytes = t.nBytes / rows;
-    const out = new Uint8Array(rowBytes * nRows);
-    this.src.readInto(t.fileOffset + row0 * rowBytes, out, 0, out.length);
-    this.bytesRead += out.length;
-    return out;
+    const n = rowBytes * nRows;
+    if (dst.length < n) throw new RangeError(`${this.path}: ${n} bytes of tensor "${name}" do not fit in a ${dst.length}-byte buffer`);
+    this.src.readInto(t.fileOffset + row0 * rowBytes, dst, 0, n);
+    this.bytesRead += n;
   }
 
   close(): void {

@@ -9,11 +9,11 @@
 import { availableParallelism } from "node:os";
 import { KERNEL_NAMES, runParallel } from "./pool.ts";
 import { KernelMemory } from "./memory.ts";
-import { packTensor, type ActKind, type KTensor } from "./layout.ts";
+import { packTensor, packTensorRows, type ActKind, type KTensor, type RowReader } from "./layout.ts";
 
 const ATTEND = KERNEL_NAMES.indexOf("attend_mt");
 
-export { kernelSupports, decodePackedRow, type KTensor, type ActKind } from "./layout.ts";
+export { kernelSupports, decodePackedRow, type KTensor, type ActKind, type RowReader } from "./layout.ts";
 export { KernelMemory } from "./memory.ts";
 
 /** Activations in kernel memory, in the format a weight layout takes. */
@@ -58,7 +58,7 @@ export class Kernels {
     this.threads = opts.threads ?? availableParallelism();
     if (!Number.isInteger(this.threads) || this.threads < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     this.generic = opts.generic ?? false;
-    this.mem = new KernelMemory();
+    this.mem = KernelMemory.acquire();
     this.fma = opts.fma ?? this.mem.exports.fma_probe() === 1;
     if (this.fma && this.mem.exports.fma_probe() !== 1) throw new Error("kernels: relaxed_madd is not fused on this machine");
     const dotOk = this.mem.exports.relaxed_dot_probe() === 1;
@@ -71,8 +71,27 @@ export class Kernels {
     return packTensor(this.mem, type, nCols, nRows, src);
   }
 
+  /** Packs a tensor read row by row (straight from the file: no copy of it outside kernel memory). */
+  packRows(type: number, nCols: number, nRows: number, rowBytes: number, read: RowReader): KTensor {
+    return packTensorRows(this.mem, type, nCols, nRows, rowBytes, read);
+  }
+
+  /** Gives the kernel memory back for reuse; nothing packed into it may be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.mem.release();
+  }
+
+  private disposed = false;
+
+  private live(): void {
+    if (this.disposed) throw new Error("kernels: used after dispose() (its memory belongs to another engine now)");
+  }
+
   /** Puts x (nTok, width) into kernel memory in the activation format `kind` (scratch named by slot). */
   input(x: Float32Array, nTok: number, width: number, kind: ActKind, slot: string): KAct {
+    this.live();
     const mem = this.mem;
     const n = nTok * width;
     const e = mem.exports;
@@ -111,6 +130,7 @@ export class Kernels {
     q: Float32Array, out: Float32Array, row0: number, nTok: number, pos0: number,
     kPtr: number, vPtr: number, kDim: number, vDim: number, f16: boolean,
   ): void {
+    this.live();
     const { nHead, nHeadKv, headDim: hd, headDimV: hdv } = a;
     if (hd % 4 !== 0 || hdv % 4 !== 0) throw new Error(`kernels: attention needs head dims that are multiples of 4, got ${hd}/${hdv}`);
     const mem = this.mem;

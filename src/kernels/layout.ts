@@ -119,8 +119,26 @@ function kMin(s: Uint8Array, o: number, j: number): number {
   return j < 4 ? s[o + j + 4] & 63 : (s[o + j + 4] >> 4) | ((s[o + j] >> 6) << 4);
 }
 
+/** Reads rows [row0, row0 + n) of a GGUF tensor's bytes into dst[0..) (e.g. from the file). */
+export type RowReader = (row0: number, n: number, dst: Uint8Array) => void;
+
+/** Bytes of GGUF rows read at a time when a tensor is repacked (layouts that copy read straight in). */
+const PACK_CHUNK_BYTES = 1 << 20;
+let chunk = new Uint8Array(0);
+
 /** Packs GGUF tensor bytes (nRows rows of nCols elements of `type`) into kernel memory. */
 export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows: number, src: Uint8Array): KTensor {
+  const rowBytes = src.length / nRows;
+  return packTensorRows(mem, type, nCols, nRows, rowBytes, (r0, n, dst) => dst.set(src.subarray(r0 * rowBytes, (r0 + n) * rowBytes)));
+}
+
+/**
+ * Packs a tensor into kernel memory reading its GGUF rows through `read`: layouts kept as they are
+ * are read straight into kernel memory; the others are read in chunks of whole row groups
+ * (≤ PACK_CHUNK_BYTES, one buffer reused) and repacked, so no copy of the whole tensor ever exists
+ * outside kernel memory.
+ */
+export function packTensorRows(mem: KernelMemory, type: number, nCols: number, nRows: number, rowBytes: number, read: RowReader): KTensor {
   const info = LAYOUTS[type];
   if (!info) throw new Error(`kernels: no layout for GGML type ${type}`);
   const nRowsPadded = (nRows + 3) & ~3;
@@ -128,13 +146,26 @@ export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows
   const ptr = mem.alloc(bytes);
   const out = mem.u8.subarray(ptr, ptr + bytes);
   out.fill(0);
-  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const t: KTensor = { mem, layout: info.layout, type, act: info.act, kernel: info.kernel, ptr, bytes, nCols, nRows, nRowsPadded };
-  const rowBytes = src.length / nRows;
+  if (info.layout === "f32" || info.layout === "f16" || info.layout === "bf16" || info.layout === "q4k") {
+    read(0, nRows, out);
+    return t;
+  }
+  const step = Math.max(4, Math.floor(PACK_CHUNK_BYTES / rowBytes) & ~3);
+  if (chunk.length < Math.min(nRows, step) * rowBytes) chunk = new Uint8Array(Math.min(nRows, step) * rowBytes);
+  for (let r0 = 0; r0 < nRows; r0 += step) {
+    const n = Math.min(step, nRows - r0);
+    read(r0, n, chunk);
+    packRows(info, type, nCols, out, r0, n, rowBytes, chunk);
+  }
+  return t;
+}
+
+/** Repacks GGUF rows [r0, r0 + n) (src holds them from row r0 on) into the packed tensor `out`. */
+function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array, r0: number, count: number, rowBytes: number, src: Uint8Array): void {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const r1 = r0 + count;
   switch (info.layout) {
-    case "f32": case "f16": case "bf16": case "q4k":
-      out.set(src);
-      break;
     case "q8r": case "q8u": case "q8r1": {
       const nb = nCols / 32;
       const bb = BLOCK32_BYTES[type];
@@ -143,12 +174,12 @@ export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows
       const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
       const pairs = info.layout === "q8r"; // else chunks of 4 columns
       const tmp = new Int8Array(32);
-      for (let r = 0; r < nRows; r++) {
+      for (let r = r0; r < r1; r++) {
         const g = r >> 2;
         const k = r & 3;
         for (let b = 0; b < nb; b++) {
           const o = (g * nb + b) * gbb;
-          const [d, m] = unpack32(type, src, r * rowBytes + b * bb, tmp, 0);
+          const [d, m] = unpack32(type, src, (r - r0) * rowBytes + b * bb, tmp, 0);
           if (pairs) for (let j = 0; j < 32; j++) q[o + hdr + ((j >> 1) << 3) + 2 * k + (j & 1)] = tmp[j];
           else for (let j = 0; j < 32; j++) q[o + hdr + ((j >> 2) << 4) + 4 * k + (j & 3)] = tmp[j];
           dv.setFloat32(o + 4 * k, d, true);
@@ -159,10 +190,10 @@ export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows
     }
     case "k8": {
       const nsb = nCols / 256;
-      for (let r = 0; r < nRows; r++) {
+      for (let r = r0; r < r1; r++) {
         for (let s = 0; s < nsb; s++) {
           const o = (r * nsb + s) * 336;
-          const bo = r * rowBytes + s * (type === GGMLType.Q5_K ? 176 : 210);
+          const bo = (r - r0) * rowBytes + s * (type === GGMLType.Q5_K ? 176 : 210);
           if (type === GGMLType.Q5_K) {
             dv.setFloat32(o, f16(src, bo), true);
             dv.setFloat32(o + 4, f16(src, bo + 2), true);
@@ -206,8 +237,9 @@ export function packTensor(mem: KernelMemory, type: number, nCols: number, nRows
       }
       break;
     }
+    default:
+      throw new Error(`packRows: layout ${info.layout} is copied as it is`);
   }
-  return t;
 }
 
 /** Decodes row `row` of a packed tensor into dst[0..nCols) (embedding lookups). */

@@ -39,6 +39,12 @@ const MAX_PAGES = 65536; // 4 GiB
 const BASE = 65536;
 
 let nextId = 1;
+/**
+ * Memories given back by engines that were dropped (a re-placed stage, the capacity probe), reused
+ * by the next engine: a wasm memory never shrinks, so its pages are only worth anything reused.
+ */
+const released: KernelMemory[] = [];
+const MAX_RELEASED = 2;
 
 export class KernelMemory {
   readonly id = nextId++;
@@ -58,6 +64,27 @@ export class KernelMemory {
     this.exports = inst.exports as unknown as KernelExports;
     this.u8view = new Uint8Array(this.memory.buffer);
     this.f32view = new Float32Array(this.memory.buffer);
+  }
+
+  /** A memory given back earlier (emptied), or a new one. */
+  static acquire(): KernelMemory {
+    return released.pop() ?? new KernelMemory();
+  }
+
+  /**
+   * Gives this memory back for the next acquire(): everything allocated in it is gone. The caller
+   * must not touch anything that lived in it again (an engine calls this from dispose()).
+   */
+  release(): void {
+    this.top = BASE;
+    this.scratch.clear();
+    this.freed.clear();
+    if (!released.includes(this) && released.length < MAX_RELEASED) released.push(this);
+  }
+
+  /** Bytes of the memory (its high-water mark: a wasm memory never shrinks). */
+  get capacity(): number {
+    return this.memory.buffer.byteLength;
   }
 
   /** Bytes in use (weights and scratch). */

@@ -26,7 +26,7 @@ import { acceptHandshake, dialHandshake } from "./handshake.ts";
 import { encodeInvite, type Invite } from "./identity.ts";
 import { LinkTable, type ProbeReply } from "./link-table.ts";
 import { DEFAULT_LIVENESS, Liveness, type LivenessOptions } from "./liveness.ts";
-import type { MeshEvent, MeshEventType, MeshStatus, PlacementStatus } from "./mesh-status.ts";
+import { processMemory, type MeshEvent, type MeshEventType, type MeshStatus, type PlacementStatus } from "./mesh-status.ts";
 import { measureCapacity, type StageCapacity } from "./placement.ts";
 import { profileFromGGUF, shouldReplan, type Cluster, type Plan } from "../planner/index.ts";
 import { PlacementPolicy } from "./placement-policy.ts";
@@ -91,7 +91,7 @@ interface WorkerPeer {
   state: "spare" | "stage" | "leaving" | "gone";
   rttMs?: number;
   stats?: StageStatsSnapshot;
-  rssBytes?: number;
+  memory?: { rssBytes: number; heapBytes: number; kernelBytes: number };
   waiters: Map<number, (f: Uint8Array | undefined) => void>;
 }
 
@@ -251,9 +251,9 @@ export class MeshHost {
         } else if (h.kind === MsgKind.READY) w.waiters.get(0)?.(f);
         else if (h.kind === MsgKind.PONG) w.rttMs = Math.round((performance.now() - Number(decodeJson(f).t)) * 1000) / 1000;
         else if (h.kind === MsgKind.STATS) {
-          const st = decodeJson<{ stats: StageStatsSnapshot; rssBytes?: number }>(f);
+          const st = decodeJson<{ stats: StageStatsSnapshot; rssBytes?: number; heapBytes?: number; kernelBytes?: number }>(f);
           w.stats = st.stats;
-          if (st.rssBytes !== undefined) w.rssBytes = st.rssBytes;
+          if (st.rssBytes !== undefined) w.memory = { rssBytes: st.rssBytes, heapBytes: st.heapBytes ?? 0, kernelBytes: st.kernelBytes ?? 0 };
           w.waiters.get(h.step)?.(f);
         } else if (h.kind === MsgKind.PROBED) {
           w.waiters.get(h.step)?.(f);
@@ -455,7 +455,7 @@ export class MeshHost {
       }
       const hostRange = { start: ranges[0].start, end: ranges[0].end };
       const sameLocal = this.pipeline && this.hostRange && this.hostRange.start === hostRange.start && this.hostRange.end === hostRange.end;
-      const local = sameLocal ? this.pipeline!.stage0 : LocalBackend.load({
+      const local = sameLocal ? this.pipeline!.stage0 : await LocalBackend.loadAsync({
         path: this.o.modelPath, range: hostRange, enginePath: this.o.enginePath ?? "fast", ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}),
         ...(this.o.maxContext !== undefined ? { maxContext: this.o.maxContext } : {}), ...(this.o.modelId ? { id: this.o.modelId } : {}),
       });
@@ -607,11 +607,11 @@ export class MeshHost {
       stages: [
         {
           index: 0, peer: this.o.transport.peerId, name: "host", role: "host", ...(this.hostRange ? { range: this.hostRange } : {}),
-          msPerLayer: this.hostCap.msPerLayer, freeMemoryBytes: this.hostCap.freeMemoryBytes, rssBytes: process.memoryUsage().rss, ...(p ? { stats: p.stats.snapshot() } : {}),
+          msPerLayer: this.hostCap.msPerLayer, freeMemoryBytes: this.hostCap.freeMemoryBytes, ...processMemory(p?.stage0.engine), ...(p ? { stats: p.stats.snapshot() } : {}),
         },
         ...this.stages.map((w, i) => ({
           index: i + 1, peer: w.peer, name: w.info.name, role: "worker" as const, ...(w.range ? { range: w.range } : {}), ...(w.rttMs !== undefined ? { rttMs: w.rttMs } : {}),
-          msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes, ...(w.rssBytes !== undefined ? { rssBytes: w.rssBytes } : {}), ...(w.stats ? { stats: w.stats } : {}),
+          msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes, ...(w.memory ?? {}), ...(w.stats ? { stats: w.stats } : {}),
         })),
       ],
       spares: this.live.filter((w) => w.state === "spare").map((w) => ({ peer: w.peer, name: w.info.name, msPerLayer: w.info.msPerLayer, freeMemoryBytes: w.info.freeMemoryBytes })),

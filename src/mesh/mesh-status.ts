@@ -1,5 +1,6 @@
 // What GET /v1/mesh and `llmesh status` show: peers, ranges, RTTs, per-stage timings, the planner's
 // prediction beside the measurement, and the membership events so far.
+import type { Engine } from "../engine/engine.ts";
 import type { StageStatsSnapshot } from "./stage-stats.ts";
 
 /** How the layers were placed and what the planner predicts for it, beside what is measured. */
@@ -60,8 +61,18 @@ export interface MeshStatus {
     freeMemoryBytes: number;
     /** Resident memory of the peer's process (bytes): its share of the weights plus its KV, not the whole model. */
     rssBytes?: number;
+    /** The JS heap's share of rssBytes (V8 heapTotal). */
+    heapBytes?: number;
+    /** The kernel (wasm) memory holding the stage's packed weights, KV caches and scratch. */
+    kernelBytes?: number;
     stats?: StageStatsSnapshot;
   }>;
   /** Joined peers that hold no layers (the planner found no use for them yet, or they are being loaded). */
   spares: Array<{ peer: string; name: string; msPerLayer: number; freeMemoryBytes: number }>;
+}
+
+/** What a stage reports of its memory: the process's resident set, the JS heap, the kernel memory. */
+export function processMemory(engine: Engine | undefined): { rssBytes: number; heapBytes: number; kernelBytes: number } {
+  const m = process.memoryUsage();
+  return { rssBytes: m.rss, heapBytes: m.heapTotal, kernelBytes: engine?.kernelBytes ?? 0 };
 }

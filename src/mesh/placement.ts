@@ -33,7 +33,7 @@ export function measureCapacity(gguf: GGUFFile, threads?: number, memoryBytes?: 
     engine.forward([{ seq, tokens: [1] }]);
     times.push(performance.now() - t0);
   }
-  engine.freeSequence(seq);
+  engine.dispose(); // its kernel memory is reused by the stage this peer will load
   times.sort((a, b) => a - b);
   const ms = times[times.length >> 1] / nLayers;
   // An operator's cap (--memory) never raises the figure above what is free.

@@ -22,6 +22,7 @@ import {
   type Assign, type JoinInfo, type SampledEntry, type SeqConfig,
 } from "./stage-protocol.ts";
 import { StageStats } from "./stage-stats.ts";
+import { processMemory } from "./mesh-status.ts";
 import type { StageLink, Transport } from "./transport.ts";
 
 export interface WorkerOptions {
@@ -49,6 +50,8 @@ export class MeshWorker {
   private control!: StageLink;
   private gguf: GGUFFile | undefined;
   private engine: Engine | undefined;
+  /** The ASSIGN being carried out (they run one after another, beside the control loop). */
+  private assigning: Promise<void> = Promise.resolve();
   private assign: Assign | undefined;
   private downstream: StageLink | undefined;
   /** Placement generation of the current assignment; stage links accepted under another one are dropped. */
@@ -122,19 +125,23 @@ export class MeshWorker {
         if (!f) break;
         const h = readHeader(f);
         if (h.kind === MsgKind.ASSIGN) {
-          // A failed load is reported; the host re-plans without this peer (and closes the link).
-          try {
-            await this.load(decodeJson<Assign>(f));
-            await this.control.send(encodeJson(MsgKind.READY, { range: this.assign!.range, epoch: this.epoch }));
-            ready();
-          } catch (err) {
-            this.log(`could not take the assignment: ${(err as Error).message}`);
-            await this.control.send(encodeJson(MsgKind.ERROR, { message: (err as Error).message })).catch(() => {});
-          }
+          // Loads run beside this loop (one at a time), which keeps answering PINGs: a stage loading
+          // gigabytes is busy, not dead. A failed load is reported; the host re-plans without this peer.
+          const a = decodeJson<Assign>(f);
+          this.assigning = this.assigning.then(async () => {
+            try {
+              await this.load(a);
+              await this.control.send(encodeJson(MsgKind.READY, { range: this.assign!.range, epoch: this.epoch }));
+              ready();
+            } catch (err) {
+              this.log(`could not take the assignment: ${(err as Error).message}`);
+              await this.control.send(encodeJson(MsgKind.ERROR, { message: (err as Error).message })).catch(() => {});
+            }
+          });
         } else if (h.kind === MsgKind.PING) {
           await this.control.send(encodeJson(MsgKind.PONG, decodeJson(f)));
         } else if (h.kind === MsgKind.STATS_REQ) {
-          await this.control.send(encodeJson(MsgKind.STATS, { stats: this.stats.snapshot(), range: this.assign?.range, rssBytes: process.memoryUsage().rss }, h.step));
+          await this.control.send(encodeJson(MsgKind.STATS, { stats: this.stats.snapshot(), range: this.assign?.range, ...processMemory(this.engine) }, h.step));
         } else if (h.kind === MsgKind.PROBE) {
           const { targets, bandwidth } = decodeJson<{ targets: Array<{ peer: string; addrs: string[] }>; bandwidth?: boolean }>(f);
           const rttSec: Record<string, number> = {};
@@ -182,9 +189,10 @@ export class MeshWorker {
       for (const id of this.engine.sequenceIds) this.engine.freeSequence(id);
       this.log(`stage ${a.stageIndex + 1}/${a.nStages} (epoch ${a.epoch}): keeping layers [${a.range.start}, ${a.range.end})`);
     } else {
+      this.engine?.dispose(); // its memory is reused for the new range
       this.engine = undefined;
       const t0 = performance.now();
-      this.engine = Engine.load(this.gguf!, { range: a.range, ...(a.maxContext > 0 ? { maxContext: a.maxContext } : {}), ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}) });
+      this.engine = await Engine.loadAsync(this.gguf!, { range: a.range, ...(a.maxContext > 0 ? { maxContext: a.maxContext } : {}), ...(this.o.threads !== undefined ? { threads: this.o.threads } : {}) });
       this.log(`stage ${a.stageIndex + 1}/${a.nStages} (epoch ${a.epoch}): layers [${a.range.start}, ${a.range.end}) loaded in ${(performance.now() - t0).toFixed(0)} ms; codec ${codecName(a.codec)}`);
     }
     if (a.next.length > 0) {
@@ -327,3 +335,4 @@ export class MeshWorker {
     this.gguf = undefined;
   }
 }
+

@@ -201,13 +201,10 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   logger.info({ url: addr.url, model: opts.model }, `listening on ${addr.url}; loading the model`);
   // Load after listening so /health answers (and /ready says "loading") meanwhile.
   if (mesh) mesh.backend.then(resolveBackend, rejectBackend);
-  else setImmediate(() => {
-    try {
-      resolveBackend(LocalBackend.load({ path: opts.model, enginePath: opts.engine, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) }));
-    } catch (err) {
-      rejectBackend(err);
-    }
-  });
+  else {
+    LocalBackend.loadAsync({ path: opts.model, enginePath: opts.engine, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) })
+      .then(resolveBackend, rejectBackend);
+  }
   await gateway.loaded;
   const r = gateway.readiness();
   if (!r.ready && r.status === "failed") {

@@ -17,7 +17,7 @@ function fmt(x: number | undefined, d = 2): string {
 export function formatStatus(s: MeshStatus): string {
   const lines = [
     `mesh: ${s.phase}; model ${s.model} (${s.fingerprint.slice(0, 12)}…); codec ${s.codec}; protocol v${s.protocolVersion}; ${s.stages.length} stage(s); placement epoch ${s.epoch}`,
-    ["stage", "role", "peer", "name", "layers", "rtt ms", "ms/layer", "predicted ms/tok", "compute ms/tok", "wait ms/tok", "transfer ms/tok", "bytes/tok out", "rss MiB"].join("\t"),
+    ["stage", "role", "peer", "name", "layers", "rtt ms", "ms/layer", "predicted ms/tok", "compute ms/tok", "wait ms/tok", "transfer ms/tok", "bytes/tok out", "rss MiB", "wasm MiB"].join("\t"),
   ];
   const pl = s.placement;
   for (const st of s.stages) {
@@ -27,6 +27,7 @@ export function formatStatus(s: MeshStatus): string {
         fmt(st.rttMs), fmt(st.msPerLayer, 3), fmt(pl?.stages.find((x) => x.peer === st.peer)?.predictedMsPerToken, 3),
         fmt(st.stats?.computeMsPerToken, 3), fmt(st.stats?.waitMsPerToken, 3), fmt(st.stats?.transferMsPerToken, 3),
         st.stats ? String(Math.round(st.stats.bytesOutPerToken)) : "-", st.rssBytes !== undefined ? (st.rssBytes / 2 ** 20).toFixed(0) : "-",
+        st.kernelBytes !== undefined ? (st.kernelBytes / 2 ** 20).toFixed(0) : "-",
       ].join("\t"),
     );
   }
