@@ -9,12 +9,13 @@
 // several sequences at once (continuous batching); a chunk may hold many tokens (prefill).
 import type { GGUFFile } from "../gguf/reader.ts";
 import { Kernels, kernelSupports } from "../kernels/index.ts";
+import { planParts } from "./memory-parts.ts";
 import { FastForward } from "./fast-forward.ts";
 import { KVCache, type KVCacheType } from "./kv-cache.ts";
 import { readModelConfig, type ModelConfig } from "./model-config.ts";
 import { ReferenceForward } from "./reference-forward.ts";
 import type { ForwardImpl, LogitsRequest, Numerics, Stage, StageEntry } from "./stage.ts";
-import { loadStageWeights, loadStageWeightsAsync, stageMatrixBytes, validateRange, type LayerRange, type MatrixPacker, type StageWeights } from "./weights.ts";
+import { loadStageWeights, loadStageWeightsAsync, stageMatrixBytes, validateRange, type LayerRange, type LoadOptions, type MatrixPacker, type StageWeights } from "./weights.ts";
 
 export type { LayerRange } from "./weights.ts";
 export type { LogitsRequest } from "./stage.ts";
@@ -42,6 +43,16 @@ export interface EngineOptions {
   kernels?: "wasm" | "typescript";
   /** Threads per matmul with the WASM kernels (main thread included); default the number of cores. */
   threads?: number;
+  /**
+   * Weight bytes per kernel memory (a wasm32 memory holds 4 GiB): layers past it go to another memory
+   * (memory-parts.ts); default 3 GiB.
+   */
+  partWeightBytes?: number;
+}
+
+/** Packs matrices into `kernels`' memory straight from the file (types the kernels take). */
+function packer(kernels: Kernels | undefined): MatrixPacker | undefined {
+  return kernels && ((m, read) => (kernelSupports(m.type) ? kernels.packRows(m.type, m.nCols, m.nRows, m.rowBytes, read) : undefined));
 }
 
 /** One sequence's chunk in a forward() batch. */
@@ -55,6 +66,25 @@ export interface BatchItem {
   logits?: LogitsRequest;
 }
 
+/** One kernel memory's share of the engine's layers (see memory-parts.ts). */
+interface Part {
+  range: LayerRange;
+  impl: ForwardImpl;
+  kernels: Kernels | undefined;
+  weights: StageWeights;
+}
+
+interface Prepared {
+  config: ModelConfig;
+  range: LayerRange;
+  /** The layer ranges of the parts, in order. */
+  ranges: LayerRange[];
+  /** Their kernels (one memory each), or undefined without the WASM kernels. */
+  kernels: Array<Kernels | undefined>;
+  /** The first part takes token_embd from the last (tied embeddings). */
+  borrowsEmbd: boolean;
+}
+
 export class Engine {
   readonly config: ModelConfig;
   readonly range: LayerRange;
@@ -62,19 +92,18 @@ export class Engine {
   readonly isLast: boolean;
   readonly maxContext: number;
   readonly kvCacheType: KVCacheType;
-  private readonly impl: ForwardImpl;
-  private readonly kernels: Kernels | undefined;
+  private readonly parts: Part[];
   private disposed = false;
-  private readonly sequences = new Map<number, KVCache>();
+  /** Per sequence, one KV cache per part (the part's layers, in the part's kernel memory). */
+  private readonly sequences = new Map<number, KVCache[]>();
   private nextSeq = 1;
 
-  private constructor(config: ModelConfig, stage: Stage, impl: ForwardImpl, maxContext: number, kvCacheType: KVCacheType) {
+  private constructor(config: ModelConfig, range: LayerRange, parts: Part[], maxContext: number, kvCacheType: KVCacheType) {
     this.config = config;
-    this.range = { ...stage.weights.range };
-    this.isFirst = stage.isFirst;
-    this.isLast = stage.isLast;
-    this.impl = impl;
-    this.kernels = stage.kernels;
+    this.range = { ...range };
+    this.isFirst = range.start === 0;
+    this.isLast = range.end === config.nLayer;
+    this.parts = parts;
     this.maxContext = maxContext;
     this.kvCacheType = kvCacheType;
   }
@@ -83,9 +112,12 @@ export class Engine {
   static load(gguf: GGUFFile, opts: EngineOptions = {}): Engine {
     const p = Engine.prepare(gguf, opts);
     try {
-      return Engine.finish(p, loadStageWeights(gguf, p.config, p.range, p.pack), opts);
+      const weights: StageWeights[] = [];
+      // The last part first: a first part borrows its tied output matrix for the embedding lookups.
+      for (let i = p.ranges.length - 1; i >= 0; i--) weights[i] = loadStageWeights(gguf, p.config, p.ranges[i], packer(p.kernels[i]), Engine.loadOptions(p, i, weights));
+      return Engine.finish(p, weights, opts);
     } catch (err) {
-      p.kernels?.dispose();
+      for (const k of p.kernels) k?.dispose();
       throw err;
     }
   }
@@ -97,46 +129,75 @@ export class Engine {
   static async loadAsync(gguf: GGUFFile, opts: EngineOptions = {}, onProgress?: (bytes: number, total: number) => void): Promise<Engine> {
     const p = Engine.prepare(gguf, opts);
     try {
-      const total = stageMatrixBytes(gguf, p.config, p.range);
-      const weights = await loadStageWeightsAsync(gguf, p.config, p.range, p.pack, onProgress && ((b) => onProgress(b, total)));
+      const weights: StageWeights[] = [];
+      const bytes = p.ranges.map((r, i) => stageMatrixBytes(gguf, p.config, r, i === 0 && p.borrowsEmbd));
+      const total = bytes.reduce((a, b) => a + b, 0);
+      let before = 0;
+      for (let i = p.ranges.length - 1; i >= 0; i--) {
+        weights[i] = await loadStageWeightsAsync(gguf, p.config, p.ranges[i], packer(p.kernels[i]), Engine.loadOptions(p, i, weights), onProgress && ((b) => onProgress(before + b, total)));
+        before += bytes[i];
+      }
       return Engine.finish(p, weights, opts);
     } catch (err) {
-      p.kernels?.dispose();
+      for (const k of p.kernels) k?.dispose();
       throw err;
     }
   }
 
-  private static prepare(gguf: GGUFFile, opts: EngineOptions): { config: ModelConfig; range: LayerRange; kernels: Kernels | undefined; pack: MatrixPacker | undefined } {
+  /** Part i's load options: the first of several parts may borrow the last part's tied output matrix. */
+  private static loadOptions(p: Prepared, i: number, loaded: StageWeights[]): LoadOptions {
+    return i === 0 && p.borrowsEmbd ? { tokEmbd: loaded[p.ranges.length - 1].output! } : {};
+  }
+
+  private static prepare(gguf: GGUFFile, opts: EngineOptions): Prepared {
     const config = readModelConfig((k) => gguf.getValue(k), gguf.tensors);
     const range = opts.range ?? { start: 0, end: config.nLayer };
     validateRange(range, config.nLayer);
     const maxContext = opts.maxContext ?? config.contextLength;
     if (!Number.isInteger(maxContext) || maxContext <= 0) throw new RangeError(`maxContext must be a positive integer, got ${maxContext}`);
     const fast = (opts.path ?? "fast") === "fast";
-    const kernels = fast && (opts.kernels ?? "wasm") === "wasm" && (opts.matmulInput ?? "vec-dot") === "vec-dot"
-      ? new Kernels(opts.threads !== undefined ? { threads: opts.threads } : {})
-      : undefined;
-    const pack: MatrixPacker | undefined = kernels && ((m, read) => (kernelSupports(m.type) ? kernels.packRows(m.type, m.nCols, m.nRows, m.rowBytes, read) : undefined));
-    return { config, range, kernels, pack };
+    const wasm = fast && (opts.kernels ?? "wasm") === "wasm" && (opts.matmulInput ?? "vec-dot") === "vec-dot";
+    // Without the WASM kernels the weights live in JS memory: one part.
+    const ranges = wasm ? planParts(gguf, config, range, opts.partWeightBytes) : [range];
+    const kernels = ranges.map(() => (wasm ? new Kernels(opts.threads !== undefined ? { threads: opts.threads } : {}) : undefined));
+    // Tied embeddings over several parts: the last part's output matrix is token_embd, which the first
+    // part's embedding lookups then use too (lookups read any memory), instead of a second copy.
+    const borrowsEmbd = ranges.length > 1 && range.start === 0 && range.end === config.nLayer && !gguf.tensors.has("output.weight");
+    return { config, range, ranges, kernels, borrowsEmbd };
   }
 
-  private static finish(p: { config: ModelConfig; range: LayerRange; kernels: Kernels | undefined }, weights: StageWeights, opts: EngineOptions): Engine {
-    const { config, range, kernels } = p;
+  private static finish(p: Prepared, weights: StageWeights[], opts: EngineOptions): Engine {
+    const { config } = p;
     const numerics: Numerics = { matmulInput: opts.matmulInput ?? "vec-dot" };
-    const stage: Stage = {
-      config,
-      weights,
-      rope: {
-        nRot: config.nRot, ropeType: config.ropeType, ropeFreqBase: config.ropeFreqBase, ropeFreqScale: config.ropeFreqScale,
-        ...(weights.ropeFreqs ? { freqFactors: weights.ropeFreqs } : {}),
-      },
-      isFirst: range.start === 0,
-      isLast: range.end === config.nLayer,
-      numerics,
-      ...(kernels ? { kernels } : {}),
-    };
-    const impl = (opts.path ?? "fast") === "fast" ? new FastForward(stage) : new ReferenceForward(stage);
-    return new Engine(config, stage, impl, opts.maxContext ?? config.contextLength, opts.kvCacheType ?? "f16");
+    const parts = p.ranges.map((range, i): Part => {
+      const w = weights[i];
+      const kernels = p.kernels[i];
+      const stage: Stage = {
+        config,
+        weights: w,
+        rope: {
+          nRot: config.nRot, ropeType: config.ropeType, ropeFreqBase: config.ropeFreqBase, ropeFreqScale: config.ropeFreqScale,
+          ...(w.ropeFreqs ? { freqFactors: w.ropeFreqs } : {}),
+        },
+        isFirst: range.start === 0,
+        isLast: range.end === config.nLayer,
+        numerics,
+        ...(kernels ? { kernels } : {}),
+      };
+      const impl = (opts.path ?? "fast") === "fast" ? new FastForward(stage) : new ReferenceForward(stage);
+      return { range, impl, kernels, weights: w };
+    });
+    return new Engine(config, p.range, parts, opts.maxContext ?? config.contextLength, opts.kvCacheType ?? "f16");
+  }
+
+  /** The layer ranges held by separate kernel memories (one unless the weights pass a memory's budget). */
+  get partRanges(): LayerRange[] {
+    return this.parts.map((x) => ({ ...x.range }));
+  }
+
+  /** Bytes allocated in each part's kernel memory (weights, then KV caches and scratch as they come). */
+  get partUsedBytes(): number[] {
+    return this.parts.map((x) => x.kernels?.mem.used ?? 0);
   }
 
   /**
@@ -147,12 +208,12 @@ export class Engine {
     if (this.disposed) return;
     for (const id of [...this.sequences.keys()]) this.freeSequence(id);
     this.disposed = true;
-    this.kernels?.dispose();
+    for (const p of this.parts) p.kernels?.dispose();
   }
 
   /** Bytes of the kernel memory this engine's weights and KV caches live in (0 without the WASM kernels). */
   get kernelBytes(): number {
-    return this.kernels?.mem.capacity ?? 0;
+    return this.parts.reduce((n, p) => n + (p.kernels?.mem.capacity ?? 0), 0);
   }
 
   /** Creates an empty sequence (its KV cache grows on demand up to maxContext) and returns its id. */
@@ -160,24 +221,23 @@ export class Engine {
     if (this.disposed) throw new Error("engine: used after dispose()");
     const id = this.nextSeq++;
     const c = this.config;
-    const nLayers = this.range.end - this.range.start;
-    this.sequences.set(id, new KVCache(nLayers, c.nHeadKv * c.headDim, c.nHeadKv * c.headDimV, this.maxContext, this.kvCacheType));
+    this.sequences.set(id, this.parts.map((p) => new KVCache(p.range.end - p.range.start, c.nHeadKv * c.headDim, c.nHeadKv * c.headDimV, this.maxContext, this.kvCacheType)));
     return id;
   }
 
   freeSequence(id: number): void {
-    this.kv(id).free();
+    for (const kv of this.kv(id)) kv.free();
     this.sequences.delete(id);
   }
 
   /** Number of positions the sequence holds. */
   sequenceLength(id: number): number {
-    return this.kv(id).length;
+    return this.kv(id)[0].length;
   }
 
   /** Drops the sequence's positions >= newLength (e.g. rejected speculative tokens). */
   truncate(id: number, newLength: number): void {
-    this.kv(id).truncate(newLength);
+    for (const kv of this.kv(id)) kv.truncate(newLength);
   }
 
   /** Ids of live sequences. */
@@ -195,7 +255,7 @@ export class Engine {
     const c = this.config;
     const seen = new Set<number>();
     const entries: StageEntry[] = batch.map((item, i) => {
-      const kv = this.kv(item.seq);
+      const kv = this.kv(item.seq)[0];
       if (seen.has(item.seq)) throw new Error(`batch item ${i}: sequence ${item.seq} appears twice in one batch`);
       seen.add(item.seq);
       let nTokens: number;
@@ -218,14 +278,23 @@ export class Engine {
       kv.reserve(kv.length + nTokens);
       return { kv, pos0: kv.length, nTokens, ...(tokens ? { tokens } : {}), ...(hidden ? { hidden } : {}), logits: item.logits ?? "last" };
     });
-    const out = this.impl.run(entries);
-    for (const e of entries) e.kv.length = e.pos0 + e.nTokens;
+    // Part after part: the hidden states of one are the input of the next.
+    let out = this.parts[0].impl.run(entries);
+    for (let p = 1; p < this.parts.length; p++) {
+      const next: StageEntry[] = entries.map((e, i) => {
+        const kv = this.kv(batch[i].seq)[p];
+        kv.reserve(e.pos0 + e.nTokens);
+        return { kv, pos0: e.pos0, nTokens: e.nTokens, hidden: out[i], logits: e.logits };
+      });
+      out = this.parts[p].impl.run(next);
+    }
+    for (const [i, e] of entries.entries()) for (const kv of this.kv(batch[i].seq)) kv.length = e.pos0 + e.nTokens;
     return out;
   }
 
-  private kv(id: number): KVCache {
-    const kv = this.sequences.get(id);
-    if (!kv) throw new Error(`unknown sequence ${id}`);
-    return kv;
+  private kv(id: number): KVCache[] {
+    const kvs = this.sequences.get(id);
+    if (!kvs) throw new Error(`unknown sequence ${id}`);
+    return kvs;
   }
 }

@@ -156,10 +156,10 @@ export function swiglu(g: Float32Array, u: Float32Array, n: number): void {
   const gp = mem.scratchPtr("swiglu.g", n * 4);
   const up = mem.scratchPtr("swiglu.u", n * 4);
   const f = mem.f32;
-  f.set(g.subarray(0, n), gp >> 2);
-  f.set(u.subarray(0, n), up >> 2);
+  f.set(g.subarray(0, n), gp >>> 2);
+  f.set(u.subarray(0, n), up >>> 2);
   mem.exports.swiglu(gp, up, n);
-  g.set(mem.f32.subarray(gp >> 2, (gp >> 2) + n));
+  g.set(mem.f32.subarray(gp >>> 2, (gp >>> 2) + n));
 }
 
 /** Growable named Float32Array scratch buffers, reused across calls (no per-token allocation). */

@@ -161,8 +161,8 @@ export function validateRange(range: LayerRange, nLayer: number): void {
 }
 
 /** Reads the tensors of one stage from the file (and nothing else). */
-export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack?: MatrixPacker): StageWeights {
-  const steps = stageWeightSteps(gguf, config, range, pack);
+export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack?: MatrixPacker, opts: LoadOptions = {}): StageWeights {
+  const steps = stageWeightSteps(gguf, config, range, pack, opts);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -173,8 +173,10 @@ export function loadStageWeights(gguf: GGUFFile, config: ModelConfig, range: Lay
  * loadStageWeights letting the event loop run after each matrix (a worker keeps answering heartbeats
  * while it loads gigabytes); onProgress gets the matrix bytes loaded so far.
  */
-export async function loadStageWeightsAsync(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack?: MatrixPacker, onProgress?: (bytes: number) => void): Promise<StageWeights> {
-  const steps = stageWeightSteps(gguf, config, range, pack);
+export async function loadStageWeightsAsync(
+  gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack?: MatrixPacker, opts: LoadOptions = {}, onProgress?: (bytes: number) => void,
+): Promise<StageWeights> {
+  const steps = stageWeightSteps(gguf, config, range, pack, opts);
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
@@ -183,11 +185,19 @@ export async function loadStageWeightsAsync(gguf: GGUFFile, config: ModelConfig,
   }
 }
 
+export interface LoadOptions {
+  /**
+   * The first stage's token_embd (embedding lookups), already loaded elsewhere: the tied output matrix
+   * of the same engine's last part (see memory-parts.ts), so that it is not held twice.
+   */
+  tokEmbd?: QTensor;
+}
+
 /** Bytes of the matrices a stage loads (what loadStageWeightsAsync's progress counts up to). */
-export function stageMatrixBytes(gguf: GGUFFile, config: ModelConfig, range: LayerRange): number {
+export function stageMatrixBytes(gguf: GGUFFile, config: ModelConfig, range: LayerRange, borrowsTokEmbd = false): number {
   const names = new Set<string>();
   const tied = range.end === config.nLayer && !gguf.tensors.has("output.weight");
-  if (range.start === 0 || tied) names.add("token_embd.weight");
+  if ((range.start === 0 && !borrowsTokEmbd) || tied) names.add("token_embd.weight");
   if (range.end === config.nLayer && !tied) names.add("output.weight");
   for (let il = range.start; il < range.end; il++) {
     for (const m of ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]) names.add(`blk.${il}.${m}.weight`);
@@ -197,14 +207,15 @@ export function stageMatrixBytes(gguf: GGUFFile, config: ModelConfig, range: Lay
   return n;
 }
 
-function* stageWeightSteps(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack: MatrixPacker | undefined): Loading<StageWeights> {
+function* stageWeightSteps(gguf: GGUFFile, config: ModelConfig, range: LayerRange, pack: MatrixPacker | undefined, opts: LoadOptions): Loading<StageWeights> {
   validateRange(range, config.nLayer);
   const ctx: LoadCtx = { gguf, pack, done: 0 };
   const isFirst = range.start === 0;
   const isLast = range.end === config.nLayer;
   const w: StageWeights = { range: { ...range }, layers: [] };
   const tied = isLast && !gguf.tensors.has("output.weight");
-  if (isFirst || tied) w.tokEmbd = yield* loadMatrix(ctx, "token_embd.weight", config.nEmbd, config.nVocab);
+  if (isFirst && opts.tokEmbd) w.tokEmbd = opts.tokEmbd;
+  else if (isFirst || tied) w.tokEmbd = yield* loadMatrix(ctx, "token_embd.weight", config.nEmbd, config.nVocab);
   for (let il = range.start; il < range.end; il++) w.layers.push(yield* loadLayer(ctx, config, il));
   if (gguf.tensors.has("rope_freqs.weight")) w.ropeFreqs = loadVector(gguf, "rope_freqs.weight", config.nRot / 2);
   if (isLast) {

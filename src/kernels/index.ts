@@ -13,7 +13,7 @@ import { packTensor, packTensorRows, type ActKind, type KTensor, type RowReader 
 
 const ATTEND = KERNEL_NAMES.indexOf("attend_mt");
 
-export { kernelSupports, decodePackedRow, type KTensor, type ActKind, type RowReader } from "./layout.ts";
+export { kernelSupports, packedBytes, decodePackedRow, type KTensor, type ActKind, type RowReader } from "./layout.ts";
 export { KernelMemory } from "./memory.ts";
 
 /** Activations in kernel memory, in the format a weight layout takes. */
@@ -97,13 +97,13 @@ export class Kernels {
     const e = mem.exports;
     if (kind === "f32" || kind === "f16" || kind === "bf16") {
       const xq = mem.scratchPtr(`${slot}.${kind}`, n * 4);
-      mem.f32.set(x.subarray(0, n), xq >> 2);
+      mem.f32.set(x.subarray(0, n), xq >>> 2);
       if (kind === "f16") e.round_f16(xq, n);
       else if (kind === "bf16") e.round_bf16(xq, n);
       return { kind, nTok, width, xq, xd: 0, xs: 0 };
     }
     const xf = mem.scratchPtr(`${slot}.x`, n * 4);
-    mem.f32.set(x.subarray(0, n), xf >> 2);
+    mem.f32.set(x.subarray(0, n), xf >>> 2);
     const xq = mem.scratchPtr(`${slot}.${kind}.q`, kind === "q8" ? n * 2 : n); // i16 (q8) or int8 (q8i, q8k) quants
     if (kind === "q8" || kind === "q8i") {
       const xd = mem.scratchPtr(`${slot}.${kind}.d`, (n / 32) * 4);
@@ -163,7 +163,7 @@ export class Kernels {
     const k = KERNEL_NAMES.indexOf(name);
     runParallel(mem, k, W.nRows, this.threads, [W.ptr, W.nCols, 0, W.nRows, a.xq, a.xd, a.xs, a.nTok, yp, ys]);
     const f = mem.f32;
-    const o = yp >> 2;
+    const o = yp >>> 2; // addresses reach 4 GiB: unsigned shifts
     if (ys === W.nRows) y.set(f.subarray(o, o + a.nTok * ys));
     else for (let t = 0; t < a.nTok; t++) y.set(f.subarray(o + t * ys, o + t * ys + W.nRows), t * W.nRows);
   }

@@ -66,6 +66,13 @@ const LAYOUTS: Record<number, LayoutInfo> = {
   [GGMLType.BF16]: { layout: "bf16", act: "bf16", kernel: "mm_bf16", bytes: (c, r) => c * 2 * r },
 };
 
+/** Bytes a tensor takes in kernel memory once packed (rows padded to a multiple of 4). */
+export function packedBytes(type: number, nCols: number, nRows: number): number {
+  const info = LAYOUTS[type];
+  if (!info) throw new Error(`kernels: no layout for GGML type ${type}`);
+  return info.bytes(nCols, (nRows + 3) & ~3);
+}
+
 /** Whether the kernels take weights of this GGUF type. */
 export function kernelSupports(type: number): boolean {
   return type in LAYOUTS;

@@ -1,10 +1,9 @@
 // One WebAssembly linear memory (shared between the main thread and the worker threads) holding a
 // stage's packed weights and the kernels' scratch buffers, with the kernel module instantiated on it.
 //
-// A wasm32 memory addresses at most 4 GiB. One KernelMemory serves one Engine (one pipeline stage,
-// a range of layers); a model larger than that is served as several stages (llmesh's pipeline
-// split), each with its own memory — the kernels take raw addresses in their own memory only, so
-// nothing else has to change. Memory is handed out by a bump allocator: weights are allocated
+// A wasm32 memory addresses at most 4 GiB. One KernelMemory serves one part of an Engine (a range
+// of layers); an engine whose weights pass a memory's budget is made of several parts, each with its
+// own memory (src/engine/memory-parts.ts) — the kernels take raw addresses in their own memory only. Memory is handed out by a bump allocator: weights are allocated
 // once at load, scratch buffers are reused by name and only reallocated when they must grow.
 import { kernelsWasmBytes } from "./build.ts";
 
@@ -94,10 +93,10 @@ export class KernelMemory {
 
   /** Allocates `bytes` (64-byte aligned) and returns the address. Throws past 4 GiB. */
   alloc(bytes: number): number {
-    const ptr = (this.top + 63) & ~63;
+    const ptr = Math.ceil(this.top / 64) * 64; // (not & ~63: addresses reach 4 GiB, past int32)
     const end = ptr + bytes;
     if (end > MAX_PAGES * PAGE - PAGE) {
-      throw new RangeError(`kernel memory: ${(end / 2 ** 30).toFixed(2)} GiB needed, a wasm32 memory holds at most 4 GiB — split the model into more stages (layer ranges)`);
+      throw new RangeError(`kernel memory: ${(end / 2 ** 30).toFixed(2)} GiB needed, a wasm32 memory holds at most 4 GiB (an engine puts at most 3 GiB of weights in one; the rest holds KV caches and scratch: serve fewer sequences at once or a shorter context)`);
     }
     const have = this.memory.buffer.byteLength;
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
