@@ -14,6 +14,10 @@
 // tokens in GMAC/s, and the attention kernel (9/3 heads of 64, F16 cache, context 576) in ns per
 // position and head.
 //
+// The peak RSS column comes from bench/peak-rss.ts run in a process of its own per model (load, a
+// --prompt-token prefill, 8 decoded tokens): the process's maximum RSS, next to the weights' bytes,
+// the KV cache's and Node's own RSS before loading.
+//
 // Synthetic models are written once with `llmesh synth` and cached under os.tmpdir()/llmesh-bench.
 // Each figure is the median of --runs runs after one warm-up run.
 import { execFileSync } from "node:child_process";
@@ -129,7 +133,15 @@ function benchLlmesh(file: string, threads: number): Speed & { weightBytes: numb
   const rs = Array.from({ length: RUNS }, () => run(PROMPT, DECODE));
   const batch1 = BATCH > 0 ? batchDecode(e, 1) : 0;
   const batchN = BATCH > 0 ? batchDecode(e, BATCH) : 0;
-  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)), weightBytes, rssMiB: process.memoryUsage().rss / 2 ** 20, batch1, batchN };
+  const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  e.dispose(); // its kernel memory is reused by the next model's engine
+  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)), weightBytes, rssMiB, batch1, batchN };
+}
+
+/** bench/peak-rss.ts in a process of its own: the engine's peak RSS against weights + KV + Node's base. */
+function peakRss(file: string, threads: number): { peakMiB: number; baseMiB: number; weightsMiB: number; kvMiB: number; kernelMiB: number } {
+  const out = execFileSync(process.execPath, [join(ROOT, "bench/peak-rss.ts"), file, String(threads), String(PROMPT)], { encoding: "utf8" });
+  return JSON.parse(out.trim().split("\n").at(-1)!) as ReturnType<typeof peakRss>;
 }
 
 async function benchLlama(file: string, threads: number): Promise<Speed> {
@@ -235,18 +247,19 @@ console.log(`node ${process.version}, ${(await import("node:os")).cpus()[0].mode
 console.log(`measured read bandwidth (1 thread, WASM SIMD streaming sum over 512 MiB): ${bw.toFixed(1)} GB/s`);
 console.log(`decode: ${DECODE} tokens after the prompt; prefill: ${PROMPT}-token prompt; medians of ${RUNS} runs after a warm-up\n`);
 const batchCols = BATCH > 0 ? ` llmesh 1 seq decode tok/s (short ctx) | llmesh ${BATCH} seqs decode tok/s (aggregate) | × 1 seq |` : "";
-console.log(`| model | type | threads | llmesh decode tok/s | llama.cpp decode tok/s | decode ratio | llmesh prefill tok/s | llama.cpp prefill tok/s | prefill ratio | llmesh weight GB/s | % of bandwidth |${batchCols}`);
-console.log(`|---|---|---|---|---|---|---|---|---|---|---|${BATCH > 0 ? "---|---|---|" : ""}`);
+console.log(`| model | type | threads | llmesh decode tok/s | llama.cpp decode tok/s | decode ratio | llmesh prefill tok/s | llama.cpp prefill tok/s | prefill ratio | llmesh weight GB/s | % of bandwidth | peak RSS MiB (weights + KV + base) |${batchCols}`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|${BATCH > 0 ? "---|---|---|" : ""}`);
 for (const shape of SHAPES) {
   for (const type of TYPES) {
     const file = modelFile(shape, type);
     for (const threads of THREADS) {
+      const rss = peakRss(file, threads);
       const m = benchLlmesh(file, threads);
       const l = LLAMA ? await benchLlama(file, threads) : undefined;
       const gbs = (m.weightBytes * m.decode) / 1e9;
       const f = (x: number): string => x.toFixed(1);
       const batch = BATCH > 0 ? ` ${f(m.batch1)} | ${f(m.batchN)} | ${(m.batchN / m.batch1).toFixed(2)} |` : "";
-      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${l ? (m.decode / l.decode).toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${l ? (m.prefill / l.prefill).toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% |${batch}`);
+      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${l ? (m.decode / l.decode).toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${l ? (m.prefill / l.prefill).toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% | ${rss.peakMiB.toFixed(0)} (${rss.weightsMiB.toFixed(0)} + ${rss.kvMiB.toFixed(0)} + ${rss.baseMiB.toFixed(0)}) |${batch}`);
       console.error(`  (${shape} ${type} ${threads}t: file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB, process RSS ${m.rssMiB.toFixed(0)} MiB)`);
     }
   }
