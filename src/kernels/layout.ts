@@ -80,28 +80,40 @@ export function kernelSupports(type: number): boolean {
 
 const f16 = (b: Uint8Array, o: number): number => FP16_TO_F32[b[o] | (b[o + 1] << 8)];
 
+/** Byte offsets of column j within a q8r group-block row (column pairs) and a q8u/q8r1 one (chunks of 4). */
+const POS_PAIRS = Int32Array.from({ length: 32 }, (_, j) => ((j >> 1) << 3) + (j & 1));
+const POS_CHUNKS = Int32Array.from({ length: 32 }, (_, j) => ((j >> 2) << 4) + (j & 3));
+/** unpack32's [d, m] (no array allocated per block). */
+const unpacked = new Float64Array(2);
+
 /**
  * Widens one GGUF block-of-32 row (types Q8_0/Q4_0/Q5_0/Q4_1/Q5_1) block b into q (32 bytes:
- * int8 for Q8_0, the unsigned quants for the others — Q4_0/Q5_0 without their offset 8/16) and
- * returns [d, m].
+ * int8 for Q8_0, the unsigned quants for the others — Q4_0/Q5_0 without their offset 8/16), and
+ * [d, m] into `unpacked`.
  */
-function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: number): [number, number] {
+function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: number): void {
   switch (type) {
     case GGMLType.Q8_0:
       for (let j = 0; j < 32; j++) q[qo + j] = (src[o + 2 + j] << 24) >> 24;
-      return [f16(src, o), 0];
+      unpacked[0] = f16(src, o);
+      unpacked[1] = 0;
+      return;
     case GGMLType.Q4_0:
       for (let j = 0; j < 16; j++) {
         q[qo + j] = src[o + 2 + j] & 15;
         q[qo + j + 16] = src[o + 2 + j] >> 4;
       }
-      return [f16(src, o), 0];
+      unpacked[0] = f16(src, o);
+      unpacked[1] = 0;
+      return;
     case GGMLType.Q4_1:
       for (let j = 0; j < 16; j++) {
         q[qo + j] = src[o + 4 + j] & 15;
         q[qo + j + 16] = src[o + 4 + j] >> 4;
       }
-      return [f16(src, o), f16(src, o + 2)];
+      unpacked[0] = f16(src, o);
+      unpacked[1] = f16(src, o + 2);
+      return;
     case GGMLType.Q5_0:
     case GGMLType.Q5_1: {
       const h = type === GGMLType.Q5_1 ? 2 : 0;
@@ -111,7 +123,9 @@ function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: nu
         q[qo + j] = (b & 15) | (((qh >>> j) << 4) & 0x10);
         q[qo + j + 16] = (b >> 4) | ((qh >>> (j + 12)) & 0x10);
       }
-      return [f16(src, o), type === GGMLType.Q5_1 ? f16(src, o + 2) : 0];
+      unpacked[0] = f16(src, o);
+      unpacked[1] = type === GGMLType.Q5_1 ? f16(src, o + 2) : 0;
+      return;
     }
   }
   throw new Error(`unpack32: type ${type}`);
@@ -152,7 +166,10 @@ export function packTensorRows(mem: KernelMemory, type: number, nCols: number, n
   const bytes = info.bytes(nCols, nRowsPadded);
   const ptr = mem.alloc(bytes);
   const out = mem.u8.subarray(ptr, ptr + bytes);
-  out.fill(0);
+  // Every byte of the real rows is written below; only the padding rows must be zeroed (the memory may
+  // be reused): in the interleaved layouts they sit in the last group of 4 rows, else at the end.
+  const interleaved = info.layout === "q8r" || info.layout === "q8u" || info.layout === "q8r1";
+  out.fill(0, interleaved ? bytes - bytes / (nRowsPadded / 4) : (bytes / nRowsPadded) * nRows);
   const t: KTensor = { mem, layout: info.layout, type, act: info.act, kernel: info.kernel, ptr, bytes, nCols, nRows, nRowsPadded };
   if (info.layout === "f32" || info.layout === "f16" || info.layout === "bf16" || info.layout === "q4k") {
     read(0, nRows, out);
@@ -179,18 +196,28 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
       const hdr = info.layout === "q8r1" ? 32 : 16;
       const gbb = hdr + 128; // bytes per group-block
       const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
-      const pairs = info.layout === "q8r"; // else chunks of 4 columns
+      const f = new Float32Array(out.buffer, out.byteOffset, out.byteLength >> 2); // out is 64-byte aligned
+      const pos = info.layout === "q8r" ? POS_PAIRS : POS_CHUNKS;
       const tmp = new Int8Array(32);
+      const q8 = type === GGMLType.Q8_0;
       for (let r = r0; r < r1; r++) {
         const g = r >> 2;
         const k = r & 3;
+        const kq = info.layout === "q8r" ? 2 * k : 4 * k;
         for (let b = 0; b < nb; b++) {
           const o = (g * nb + b) * gbb;
-          const [d, m] = unpack32(type, src, (r - r0) * rowBytes + b * bb, tmp, 0);
-          if (pairs) for (let j = 0; j < 32; j++) q[o + hdr + ((j >> 1) << 3) + 2 * k + (j & 1)] = tmp[j];
-          else for (let j = 0; j < 32; j++) q[o + hdr + ((j >> 2) << 4) + 4 * k + (j & 3)] = tmp[j];
-          dv.setFloat32(o + 4 * k, d, true);
-          if (hdr === 32) dv.setFloat32(o + 16 + 4 * k, m, true);
+          const so = (r - r0) * rowBytes + b * bb;
+          const base = o + hdr + kq;
+          if (q8) {
+            // Q8_0: the quants as they are (an Int8Array store wraps the byte to its signed value)
+            for (let j = 0; j < 32; j++) q[base + pos[j]] = src[so + 2 + j];
+            f[(o >> 2) + k] = f16(src, so);
+            continue;
+          }
+          unpack32(type, src, so, tmp, 0);
+          for (let j = 0; j < 32; j++) q[base + pos[j]] = tmp[j];
+          f[(o >> 2) + k] = unpacked[0];
+          if (hdr === 32) f[(o >> 2) + 4 + k] = unpacked[1];
         }
       }
       break;

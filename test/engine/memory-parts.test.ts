@@ -110,3 +110,17 @@ test("a middle stage split over memories passes hidden states like one memory", 
   one.dispose();
   parts.dispose();
 });
+
+test("dispose() gives the kernel memory back: the next engine reuses it, dirty, with the same results", () => {
+  const open = () => synthGGUF("tiny-qwen3", GGMLType.Q5_0);
+  const a = Engine.load(open(), { threads: 1 });
+  const expected = run(a);
+  a.dispose();
+  assert.throws(() => a.createSequence(), /used after dispose/);
+  const b = Engine.load(openGGUF(STORIES), { threads: 1 }); // takes a's memory, writes its own weights
+  run(b);
+  b.dispose();
+  const c = Engine.load(open(), { threads: 1 }); // the same memory again, holding b's bytes
+  run(c).forEach((l, i) => assert.ok(bitEqual(l, expected[i]), `step ${i >> 1}, sequence ${i & 1}`));
+  c.dispose();
+});
