@@ -1,5 +1,6 @@
 // `llmesh run --model F --prompt P`: generate text on this machine and stream it to stdout.
 import type { Command } from "commander";
+import { basename } from "node:path";
 import { openGGUF } from "../../gguf/reader.ts";
 import { Tokenizer } from "../../tokenizer/tokenizer.ts";
 import { StreamDecoder } from "../../tokenizer/stream-decoder.ts";
@@ -8,6 +9,7 @@ import { Engine } from "../../engine/engine.ts";
 import { generate } from "../../engine/generate.ts";
 import { Sampler } from "../../engine/sampling.ts";
 import { parseFloatFlag, parseIntFlag } from "../format.ts";
+import { loadProgress } from "../load-progress.ts";
 
 interface RunFlags {
   model: string; prompt: string; chat?: boolean; system?: string; maxTokens: number; temperature: number; topK: number; topP: number;
@@ -36,7 +38,7 @@ export function registerRun(program: Command): void {
     .action((flags: RunFlags) => runCommand(flags));
 }
 
-function runCommand(flags: RunFlags): void {
+async function runCommand(flags: RunFlags): Promise<void> {
   if (flags.maxTokens < 0) throw new Error("--max-tokens must be >= 0");
   if (flags.engine !== "fast" && flags.engine !== "reference") throw new Error(`--engine must be fast or reference, got "${flags.engine}"`);
   const f = openGGUF(flags.model);
@@ -44,7 +46,12 @@ function runCommand(flags: RunFlags): void {
   let tok: Tokenizer;
   try {
     tok = Tokenizer.fromMetadata((k) => f.getValue(k));
-    engine = Engine.load(f, { path: flags.engine, maxContext: flags.ctx });
+    const bar = loadProgress(`loading ${basename(flags.model)}`);
+    try {
+      engine = await Engine.loadAsync(f, { path: flags.engine, maxContext: flags.ctx }, bar.update);
+    } finally {
+      bar.stop();
+    }
   } finally {
     f.close();
   }
