@@ -13,7 +13,7 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import OpenAI from "openai";
-import { LocalBackend } from "../src/gateway/local-backend.ts";
+import { LocalBackend } from "../src/backend/local-backend.ts";
 import { createGateway } from "../src/gateway/server.ts";
 import type { MeshStatus } from "../src/mesh/host.ts";
 import { startMesh, startProc, STORIES, waitFor, type Proc } from "../test/mesh/helpers.ts";

@@ -132,7 +132,7 @@ function prompt(i: number, words: number): string {
 }
 
 async function engineSingleStream(model: string, tokens: number): Promise<{ tokPerS: number; prefillTokPerS: number }> {
-  const { LocalBackend } = await import("../src/gateway/local-backend.ts");
+  const { LocalBackend } = await import("../src/backend/local-backend.ts");
   const b = LocalBackend.load({ path: model, maxContext: 2048 });
   try {
     const seq = b.createSequence();

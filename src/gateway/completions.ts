@@ -4,8 +4,9 @@
 // A client that disconnects cancels its generation at once (its KV cache is freed by the scheduler).
 import { randomUUID } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { GenerationEvent, GenerationHandle, GenerationRequest, Generator, ModelBackend, TokenInfo } from "./backend.ts";
+import type { ModelBackend, TokenInfo } from "../backend/backend.ts";
 import { ApiError, invalidRequest, modelNotFound, sendError, toApiError, unavailable } from "./errors.ts";
+import type { GenerationEvent, GenerationHandle, GenerationRequest, Generator } from "./generator.ts";
 import { noteGeneration } from "./logging.ts";
 import type { ChatCompletion, ChatCompletionChunk, ChatTokenLogprob, Completion, CompletionLogprobs, FinishReason, Usage } from "./openai-types.ts";
 import { SseStream } from "./sse.ts";

@@ -2,7 +2,10 @@
 //   HTTP <status>  {"error": {"message": "...", "type": "...", "param": "..."|null, "code": "..."|null}}
 // ApiError carries one; errorHandler turns anything thrown in a route (including fastify's own body
 // parser errors: malformed JSON, body too large) into one; notFoundHandler answers unknown URLs.
+// A backend's BackendError (src/backend/backend-error.ts) becomes its ApiError here, in knownApiError
+// (invalid_request → 400, unavailable → 503), for the routes and the scheduler alike.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { BackendError } from "../backend/backend-error.ts";
 import type { ErrorBody } from "./openai-types.ts";
 
 export class ApiError extends Error {
@@ -61,9 +64,21 @@ export function unavailable(message: string, code: string): ApiError {
   return new ApiError(503, message, { code });
 }
 
+/**
+ * The ApiError an error stands for, when it is one the API reports as it is: an ApiError itself, or a
+ * backend's BackendError (invalid_request → 400, unavailable → 503; message, param and code kept).
+ * undefined for anything else (an internal failure).
+ */
+export function knownApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof BackendError) return new ApiError(err.kind === "unavailable" ? 503 : 400, err.message, { param: err.param, code: err.code });
+  return undefined;
+}
+
 /** Converts whatever was thrown into an ApiError (unknown errors become a 500 that hides internals). */
 export function toApiError(err: unknown): ApiError {
-  if (err instanceof ApiError) return err;
+  const known = knownApiError(err);
+  if (known) return known;
   const fe = err as Partial<FastifyError> & { type?: string };
   switch (fe?.code) {
     case "FST_ERR_CTP_INVALID_JSON_BODY":

@@ -3,7 +3,7 @@
 // ~2 min) so p50/p99/p99.9 can be read with a few percent of resolution. Gauges for the scheduler's
 // state are read at scrape time.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { SchedulerStats } from "./backend.ts";
+import type { SchedulerStats } from "./generator.ts";
 import type { SchedulerObserver } from "./scheduler.ts";
 
 /** Geometric buckets: start, start·factor, … up to and including the first ≥ end. */

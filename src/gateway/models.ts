@@ -1,6 +1,6 @@
 // GET /v1/models and GET /v1/models/:model — the loaded model (empty list while loading).
 import type { FastifyInstance } from "fastify";
-import type { ModelBackend } from "./backend.ts";
+import type { ModelBackend } from "../backend/backend.ts";
 import { modelNotFound } from "./errors.ts";
 import type { ModelList, ModelObject } from "./openai-types.ts";
 

@@ -1,17 +1,11 @@
 // The OpenAI wire format this gateway speaks: request bodies (as validated, see validate.ts) and the
 // response objects of /v1/chat/completions, /v1/completions and /v1/models, streaming and not.
 // Field names and shapes follow https://platform.openai.com/docs/api-reference (chat, completions).
+// A chat message after validation (content flattened to text) is the backend's ChatMessage: the
+// messages go to ModelBackend.renderChat as they are.
+export type { ChatMessage, ChatRole } from "../backend/backend.ts";
 
 export type FinishReason = "stop" | "length";
-
-export type ChatRole = "system" | "developer" | "user" | "assistant";
-
-/** A chat message after validation: content flattened to text. */
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
-  name?: string;
-}
 
 export interface Usage {
   prompt_tokens: number;

@@ -19,10 +19,11 @@
 // tokens depend only on its own inputs and sampler).
 import { randomInt } from "node:crypto";
 import { totalmem } from "node:os";
-import type { GenerationEvent, GenerationHandle, GenerationRequest, Generator, ModelBackend, SchedulerStats, TokenInfo } from "./backend.ts";
-import { ApiError, invalidRequest, queueFull, serverError, unavailable } from "./errors.ts";
+import type { ModelBackend, TokenInfo } from "../backend/backend.ts";
+import { tokenLogprobs } from "../backend/logprobs.ts";
+import { ApiError, invalidRequest, knownApiError, queueFull, serverError, unavailable } from "./errors.ts";
+import type { GenerationEvent, GenerationHandle, GenerationRequest, Generator, SchedulerStats } from "./generator.ts";
 import { defaultKvCapacity, KvBudget } from "./kv-budget.ts";
-import { tokenLogprobs } from "./logprobs.ts";
 import { RequestQueue } from "./request-queue.ts";
 import { Sequence, type Delta } from "./sequence.ts";
 
@@ -222,7 +223,7 @@ export class Scheduler implements Generator {
       for (const id of created) this.safeFree(id);
       this.kv.release(job.reservedTokens);
       job.seqs = [];
-      this.fail(job, err instanceof ApiError ? err : serverError(`Could not start the request: ${(err as Error).message}`));
+      this.fail(job, knownApiError(err) ?? serverError(`Could not start the request: ${(err as Error).message}`));
       return;
     }
     job.state = "active";
@@ -334,8 +335,9 @@ export class Scheduler implements Generator {
       if (!Array.isArray(outs) || outs.length !== entries.length) throw new Error(`backend returned ${Array.isArray(outs) ? outs.length : typeof outs} results for ${entries.length} entries`);
     } catch (err) {
       this.inFlight.delete(g);
-      // An ApiError from the backend (e.g. a mesh that lost a stage and could not recover in time: 503) keeps its status.
-      const e = err instanceof ApiError ? err : serverError(`The model failed during generation: ${(err as Error).message}`);
+      // A BackendError (e.g. a mesh that lost a stage and could not recover in time) becomes its API error
+      // (unavailable: 503); anything else is an internal failure (500).
+      const e = knownApiError(err) ?? serverError(`The model failed during generation: ${(err as Error).message}`);
       for (const job of new Set(owners.map((o) => o.job))) this.fail(job, e);
       this.flushDeferred();
       return;

@@ -2,7 +2,7 @@
 // generated, and the text pipeline token → detokenizer (whole UTF-8 characters) → stop matcher
 // (holds back a possible stop-string start) → deltas. Logprobs of tokens are released together with
 // the text they produced, so a streamed chunk's logprobs always describe the chunk's text.
-import type { ModelBackend, StreamDecoder, TokenInfo, TokenSampler } from "./backend.ts";
+import type { ModelBackend, StreamDecoder, TokenInfo, TokenSampler } from "../backend/backend.ts";
 import type { FinishReason } from "./openai-types.ts";
 import { StopMatcher } from "./stop-matcher.ts";
 

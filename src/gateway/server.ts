@@ -5,7 +5,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { pino, type Logger } from "pino";
 import { registerAuth } from "./auth.ts";
-import type { ModelBackend } from "./backend.ts";
+import type { ModelBackend } from "../backend/backend.ts";
 import { registerCompletionRoutes, type LoadedModel } from "./completions.ts";
 import { ApiError, registerErrorHandlers, unavailable } from "./errors.ts";
 import { registerHealthRoutes, type Readiness } from "./health.ts";

@@ -16,8 +16,8 @@
 // `recoveryTimeoutMs` and then fail with 503. The head itself is not replicated: if it dies, clients
 // lose their connections and workers stop (see README, Mesh → failover).
 import { basename } from "node:path";
-import type { ModelBackend } from "../gateway/backend.ts";
-import { LocalBackend } from "../gateway/local-backend.ts";
+import type { ModelBackend } from "../backend/backend.ts";
+import { LocalBackend } from "../backend/local-backend.ts";
 import { openGGUF } from "../gguf/reader.ts";
 import { readModelConfig } from "../engine/model-config.ts";
 import { Codec, codecName } from "./codecs.ts";

@@ -1,6 +1,6 @@
-// PipelineBackend: the gateway's ModelBackend over the mesh ring. Stage 0 runs in this process; each
-// scheduler step goes down the ring as one FORWARD frame, and the last stage samples and sends the
-// token ids straight back (N one-way hops for N stages); up to N steps are in flight at once.
+// PipelineBackend: the ModelBackend (src/backend/backend.ts) over the mesh ring. Stage 0 runs in this
+// process; each scheduler step goes down the ring as one FORWARD frame, and the last stage samples and
+// sends the token ids straight back (N one-way hops for N stages); up to N steps are in flight at once.
 //
 // Failover: the ring can be swapped under the scheduler's feet. The host pause()s or suspend()s the
 // backend (a stage died: the steps in flight are kept, not failed), builds a new ring over the
@@ -10,11 +10,11 @@
 // gets SEQ_CONFIG with the tokens generated so far (penalties' history, RNG position). The steps that
 // were in flight are sent again under new step ids. The scheduler sees only a slower step: no token is
 // lost or repeated, and greedy text is unchanged. While no ring can be built, steps wait up to
-// `recoveryTimeoutMs`, then fail with 503.
-import type { ChatMessage } from "../gateway/openai-types.ts";
-import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenInfo, TokenSampler } from "../gateway/backend.ts";
-import { unavailable } from "../gateway/errors.ts";
-import { LocalBackend, SequenceSamplers } from "../gateway/local-backend.ts";
+// `recoveryTimeoutMs`, then fail with a BackendError (unavailable: the gateway answers 503).
+import type { BackendInfo, BatchEntry, ChatMessage, ModelBackend, SamplingParams, StreamDecoder, TokenInfo, TokenSampler } from "../backend/backend.ts";
+import { unavailableError } from "../backend/backend-error.ts";
+import { LocalBackend } from "../backend/local-backend.ts";
+import { SequenceSamplers } from "../backend/sequence-samplers.ts";
 import { Codec } from "./codecs.ts";
 import { decodeResult, decodeTokens, encodeForward, encodeFree, encodeJson, MsgKind, readHeader, type ForwardEntry, type SeqConfig } from "./stage-protocol.ts";
 import { StageStats } from "./stage-stats.ts";
@@ -212,7 +212,7 @@ export class PipelineBackend implements ModelBackend {
     const ms = this.o.recoveryTimeoutMs ?? 30_000;
     this.waitTimer = setTimeout(() => {
       this.waitTimer = undefined;
-      const err = unavailable(`The mesh lost a stage and no placement over the remaining peers has come up within ${ms / 1000} s; try again later.`, "mesh_unavailable");
+      const err = unavailableError(`The mesh lost a stage and no placement over the remaining peers has come up within ${ms / 1000} s; try again later.`, "mesh_unavailable");
       const w = this.waiting;
       this.waiting = [];
       for (const x of w) x.reject(err);

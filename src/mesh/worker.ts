@@ -9,8 +9,8 @@
 // malformed frame from the upstream stage is reported to the host (FAULT), which quarantines the
 // sender. leave() (SIGINT/SIGTERM) asks the host to move this stage's layers off before it exits.
 import { hostname } from "node:os";
+import { SequenceSamplers } from "../backend/sequence-samplers.ts";
 import { Engine } from "../engine/engine.ts";
-import { SequenceSamplers } from "../gateway/local-backend.ts";
 import { openGGUF, type GGUFFile } from "../gguf/reader.ts";
 import { codecName } from "./codecs.ts";
 import { probeBandwidth, serveBandwidthProbe } from "./bandwidth-probe.ts";

@@ -2,8 +2,7 @@
 // the real engine). Vocabulary: 0 = EOS, 1 = BOS, 2..27 = 'a'..'z', 28 = ' ', 29 = '.', 30/31 = the
 // two UTF-8 bytes of 'é' (so a character spans two tokens). The "model" prefers next token
 // f(last token, position) — logits 8 there, 0 elsewhere — and EOS once `eosAt` positions are held.
-import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenSampler } from "../../src/gateway/backend.ts";
-import type { ChatMessage } from "../../src/gateway/openai-types.ts";
+import type { BackendInfo, BatchEntry, ChatMessage, ModelBackend, SamplingParams, StreamDecoder, TokenSampler } from "../../src/backend/backend.ts";
 import { mulberry32 } from "../helpers/random.ts";
 
 export const V = 32;

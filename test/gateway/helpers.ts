@@ -2,7 +2,7 @@
 // stories260K model) on 127.0.0.1 with an ephemeral port, and raw HTTP/SSE clients.
 import http from "node:http";
 import { fileURLToPath } from "node:url";
-import { LocalBackend } from "../../src/gateway/local-backend.ts";
+import { LocalBackend } from "../../src/backend/local-backend.ts";
 import { createGateway, type Gateway, type GatewayOptions } from "../../src/gateway/server.ts";
 
 export const MODEL = fileURLToPath(new URL("../../models/stories260K.gguf", import.meta.url));

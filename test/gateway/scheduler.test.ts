@@ -2,8 +2,9 @@
 // cancellation, timeouts and failures. (The acceptance tests in serve-*.test.ts run the real engine.)
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { GenerationEvent, GenerationRequest } from "../../src/gateway/backend.ts";
-import { ApiError } from "../../src/gateway/errors.ts";
+import { BackendError, invalidRequestError, unavailableError } from "../../src/backend/backend-error.ts";
+import { ApiError, knownApiError, toApiError } from "../../src/gateway/errors.ts";
+import type { GenerationEvent, GenerationRequest } from "../../src/gateway/generator.ts";
 import { Scheduler } from "../../src/gateway/scheduler.ts";
 import { FakeBackend, fakeGreedy } from "./fake-backend.ts";
 
@@ -230,4 +231,32 @@ test("stop strings cut the text; a character split over two tokens arrives whole
   for (const ev of r.events) if (ev.type === "delta") assert.ok(!ev.text.includes("\ufffd"));
   const toks = r.events.flatMap((ev) => (ev.type === "delta" ? ev.tokens : []));
   assert.ok(toks.every((t) => t.top.length === 2 && t.logprob <= 0 && t.top[0].logprob >= t.top[1].logprob));
+});
+
+test("a BackendError from a step keeps what clients see: unavailable → 503 with its message and code", async () => {
+  const b = new FakeBackend();
+  const forward = b.forward.bind(b);
+  let fail = true;
+  b.forward = (batch) => {
+    if (fail) throw unavailableError("The mesh lost a stage; try again later.", "mesh_unavailable");
+    return forward(batch);
+  };
+  const s = new Scheduler(b, { maxBatch: 4, maxQueue: 4 });
+  const bad = request(P, { maxTokens: 5 });
+  s.submit(bad.req);
+  const r = await bad.result;
+  assert.ok(r.error instanceof ApiError);
+  assert.deepEqual([r.error.status, r.error.toJSON()], [503, { error: { message: "The mesh lost a stage; try again later.", type: "service_unavailable_error", param: null, code: "mesh_unavailable" } }]);
+  fail = false;
+  const ok = request(P, { maxTokens: 5 });
+  s.submit(ok.req);
+  assert.equal((await ok.result).texts[0], fakeGreedy(P, 5));
+});
+
+test("BackendError → ApiError: invalid_request is a 400 with its param and code, other errors stay 500", () => {
+  const e = toApiError(invalidRequestError("The model's chat template failed for these messages: boom", "messages", "chat_template_error"));
+  assert.deepEqual([e.status, e.toJSON()], [400, { error: { message: "The model's chat template failed for these messages: boom", type: "invalid_request_error", param: "messages", code: "chat_template_error" } }]);
+  assert.equal(knownApiError(new BackendError("unavailable", "x"))?.status, 503);
+  assert.equal(knownApiError(new Error("x")), undefined);
+  assert.equal(toApiError(new Error("x")).status, 500);
 });

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test, type TestContext } from "node:test";
 import OpenAI from "openai";
-import { LocalBackend } from "../../src/gateway/local-backend.ts";
+import { LocalBackend } from "../../src/backend/local-backend.ts";
 import { createGateway, type Gateway } from "../../src/gateway/server.ts";
 import type { MeshStatus } from "../../src/mesh/host.ts";
 import { join } from "node:path";

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { LocalBackend } from "../../src/gateway/local-backend.ts";
+import { LocalBackend } from "../../src/backend/local-backend.ts";
 import { createGateway, type Gateway } from "../../src/gateway/server.ts";
 import { generateKeyPair } from "@libp2p/crypto/keys";
 import { dialHandshake, RefusedError } from "../../src/mesh/handshake.ts";

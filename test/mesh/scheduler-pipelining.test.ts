@@ -2,7 +2,8 @@
 // and with a backend that samples itself (step()): on the fake backend of the gateway tests.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import type { BatchEntry, GenerationEvent, GenerationRequest, SamplingParams, TokenInfo } from "../../src/gateway/backend.ts";
+import type { BatchEntry, SamplingParams, TokenInfo } from "../../src/backend/backend.ts";
+import type { GenerationEvent, GenerationRequest } from "../../src/gateway/generator.ts";
 import { Scheduler } from "../../src/gateway/scheduler.ts";
 import { FakeBackend, fakeGreedy } from "../gateway/fake-backend.ts";
 

@@ -3,8 +3,8 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { LocalBackend } from "../../gateway/local-backend.ts";
-import type { ModelBackend } from "../../gateway/backend.ts";
+import { LocalBackend } from "../../backend/local-backend.ts";
+import type { ModelBackend } from "../../backend/backend.ts";
 import { unavailable } from "../../gateway/errors.ts";
 import { createLogger, type LogFormat } from "../../gateway/logging.ts";
 import { createGateway, type Gateway } from "../../gateway/server.ts";

@@ -1,17 +1,16 @@
 // LocalBackend: the ModelBackend that runs a GGUF model in this process on the engine (all layers,
 // one stage), with the model's tokenizer, its chat template (or the documented ChatML fallback, see
-// src/tokenizer/chat-template.ts FALLBACK_CHAT_TEMPLATE) and the engine's samplers.
+// src/tokenizer/chat-template.ts FALLBACK_CHAT_TEMPLATE) and the engine's samplers (sequence-samplers.ts).
+// A chat template that fails for the given messages is a BackendError (invalid_request).
 import { basename } from "node:path";
 import { Engine, type EngineOptions, type LayerRange } from "../engine/engine.ts";
-import { Sampler } from "../engine/sampling.ts";
 import { openGGUF, type GGUFFile } from "../gguf/reader.ts";
 import { renderChatFor } from "../tokenizer/chat-template.ts";
 import { StreamDecoder as TokenStreamDecoder } from "../tokenizer/stream-decoder.ts";
 import { Tokenizer } from "../tokenizer/tokenizer.ts";
-import type { BackendInfo, BatchEntry, ModelBackend, SamplingParams, StreamDecoder, TokenInfo, TokenSampler } from "./backend.ts";
-import { invalidRequest } from "./errors.ts";
-import { tokenLogprobs } from "./logprobs.ts";
-import type { ChatMessage } from "./openai-types.ts";
+import type { BackendInfo, BatchEntry, ChatMessage, ModelBackend, SamplingParams, StreamDecoder, TokenInfo, TokenSampler } from "./backend.ts";
+import { invalidRequestError } from "./backend-error.ts";
+import { createTokenSampler, SequenceSamplers } from "./sequence-samplers.ts";
 
 export interface LocalBackendOptions {
   /** GGUF file. */
@@ -26,63 +25,6 @@ export interface LocalBackendOptions {
   range?: LayerRange;
   /** Compute threads of the engine's kernels; default the number of cores. */
   threads?: number;
-}
-
-/** The engine sampler for the API's sampling parameters (OpenAI's penalties look at the whole completion). */
-export function createTokenSampler(p: SamplingParams): Sampler {
-  return new Sampler({
-    temperature: p.temperature,
-    topK: p.topK,
-    topP: Math.max(p.topP, 1e-9),
-    minP: Math.min(p.minP, 0.999999),
-    repeatPenalty: p.repetitionPenalty,
-    frequencyPenalty: p.frequencyPenalty,
-    presencePenalty: p.presencePenalty,
-    penaltyLastN: -1,
-    logitBias: p.logitBias,
-    seed: p.seed,
-  });
-}
-
-/**
- * Where sampling happens (in-process, or on a mesh's last stage): per sequence its sampler, whether
- * it wants logprobs, and the tokens generated so far (the penalties' history).
- */
-export class SequenceSamplers {
-  private readonly seqs = new Map<number, { sampler: Sampler; logprobs: number | null; generated: number[] }>();
-
-  /** `generated`: tokens the sequence already produced elsewhere (a replay): history and RNG continue after them. */
-  set(seq: number, params: SamplingParams, logprobs: number | null, generated: readonly number[] = []): void {
-    const sampler = createTokenSampler(params);
-    sampler.skip(generated.length);
-    this.seqs.set(seq, { sampler, logprobs, generated: [...generated] });
-  }
-
-  has(seq: number): boolean {
-    return this.seqs.has(seq);
-  }
-
-  /** The sequence's logprobs setting (null: none asked). */
-  logprobsOf(seq: number): number | null {
-    return this.seqs.get(seq)?.logprobs ?? null;
-  }
-
-  /** Samples the sequence's next token from its logits row and records it in its history. */
-  pick(seq: number, logits: Float32Array): TokenInfo {
-    const s = this.seqs.get(seq);
-    if (!s) throw new Error(`sequence ${seq} has no sampling settings`);
-    const id = s.sampler.sample(logits, s.generated);
-    s.generated.push(id);
-    return s.logprobs === null ? { id, logprob: 0, top: [] } : tokenLogprobs(logits, id, s.logprobs);
-  }
-
-  delete(seq: number): void {
-    this.seqs.delete(seq);
-  }
-
-  clear(): void {
-    this.seqs.clear();
-  }
 }
 
 export class LocalBackend implements ModelBackend {
@@ -158,7 +100,7 @@ export class LocalBackend implements ModelBackend {
     try {
       return renderChatFor(this.tokenizer, messages.map((m) => ({ ...m })));
     } catch (err) {
-      throw invalidRequest(`The model's chat template failed for these messages: ${(err as Error).message}`, "messages", "chat_template_error");
+      throw invalidRequestError(`The model's chat template failed for these messages: ${(err as Error).message}`, "messages", "chat_template_error");
     }
   }
 
