@@ -1,6 +1,7 @@
 // `llmesh serve`: an OpenAI-compatible HTTP server (chat/completions, completions, models, health,
 // ready, metrics) over a local GGUF model, with continuous batching. See src/gateway/.
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { LocalBackend } from "../../backend/local-backend.ts";
@@ -9,6 +10,7 @@ import { unavailable } from "../../gateway/errors.ts";
 import { createLogger, type LogFormat } from "../../gateway/logging.ts";
 import { createGateway, type Gateway } from "../../gateway/server.ts";
 import type { FastifyInstance } from "fastify";
+import { loadProgress } from "../load-progress.ts";
 import { parseCodec } from "../../mesh/codecs.ts";
 import { MeshHost } from "../../mesh/host.ts";
 import { DEFAULT_LIVENESS } from "../../mesh/liveness.ts";
@@ -202,7 +204,9 @@ export async function serve(opts: ServeOptions): Promise<{ gateway: Gateway; url
   // Load after listening so /health answers (and /ready says "loading") meanwhile.
   if (mesh) mesh.backend.then(resolveBackend, rejectBackend);
   else {
-    LocalBackend.loadAsync({ path: opts.model, enginePath: opts.engine, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) })
+    const bar = loadProgress(`loading ${basename(opts.model)}`);
+    LocalBackend.loadAsync({ path: opts.model, enginePath: opts.engine, ...(opts.threads !== undefined ? { threads: opts.threads } : {}), ...(opts.ctx !== undefined ? { maxContext: opts.ctx } : {}), ...(opts.modelId ? { id: opts.modelId } : {}) }, bar.update)
+      .finally(() => bar.stop())
       .then(resolveBackend, rejectBackend);
   }
   await gateway.loaded;
