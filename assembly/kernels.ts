@@ -1187,10 +1187,10 @@ export function stream_sum(p: usize, n: i32): i32 {
 //   S    = f32(S·ms + vs)
 //   out  = acc · f32(1 / S)
 // round = fp16 rounding for an F16 cache (f16 != 0), none for F32; q is rounded to fp16 too.
-// exp is the f64 one (NativeMath.exp, musl) rounded to f32, like the TypeScript fround(Math.exp(x)):
-// two faithful f64 exps round to the same f32 except within ~2^-29 of a rounding boundary. (fdexp
-// below, V8's own algorithm, would give Math.exp's bits exactly, but costs 2.3× more per call:
-// with ~35 M exps in a 512-token prefill of the smollm2 shape, ~6% of the prefill.)
+// exp is musl's f64 exp (NativeMath.exp; expNeg2 below, four at a time, the same bits) rounded to
+// f32 — the TypeScript expNeg (src/engine/attention.ts) is the same algorithm, so the same bits. It
+// also equals fround(Math.exp(x)) (V8's fdlibm) for every f32 x in [-104, 0] (checked
+// exhaustively; below that both round to 0).
 // The SIMD kernels split this loop into passes (see attendBody) with the same operations per value.
 // The f64 products and sums of the acc update emulate the FMA of ggml_vec_mad_f16 (one rounding to
 // f32, then to fp16).
@@ -1227,19 +1227,16 @@ function f16round4Consts(c: usize): void {
 }
 
 /**
- * f16round4 with fewer operations in the normal range: with K = ±1.5·2^(e+13) (the sign and
- * exponent e of x), x + K lies in a binade whose f32 step is x's fp16 step, so (x + K) − K is x
- * rounded to fp16, ties to even (K is an even multiple of the step) — equal to f16round for every
- * f32 in [2^-14, 65520) of either sign (checked exhaustively).
+ * x rounded to fp16 where every lane's |x| is in the normal fp16 range [2^-14, 65520) (the caller
+ * checks): with K = ±1.5·2^(e+13) (the sign and exponent e of x), x + K lies in a binade whose f32
+ * step is x's fp16 step, so (x + K) − K is x rounded to fp16, ties to even (K is an even multiple
+ * of the step) — equal to f16round for every f32 in that range of either sign (checked exhaustively).
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function f16roundK(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cES: v128, cK: v128): v128 {
-  if (!v128.any_true(i32x4.ge_u(i32x4.sub(v128.and(x, cAbs), cLo), cSpan))) {
-    const K = i32x4.add(v128.and(x, cES), cK);
-    return f32x4.sub(f32x4.add(x, K), K);
-  }
-  return f16round4Slow(x);
+function f16roundK(x: v128, cES: v128, cK: v128): v128 {
+  const K = i32x4.add(v128.and(x, cES), cK);
+  return f32x4.sub(f32x4.add(x, K), K);
 }
 
 /** f16round4 when some lane is outside the normal range (zero, fp16 subnormal, overflow, NaN). */
@@ -1266,6 +1263,283 @@ function f16round4Slow(x: v128): v128 {
 }
 
 /**
+ * f16round on 4 lanes for any input, without calls (f16round4Slow's arithmetic, and overflow to
+ * ±inf, NaN to NaN, as f16round): the rare paths of accumulate32, where a call would make V8 keep
+ * the loop's values on the stack.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function f16round4Any(x: v128): v128 {
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  const sign = v128.and(x, i32x4.splat(0x80000000));
+  const normal = v128.and(
+    i32x4.add(i32x4.add(x, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(x, 13), i32x4.splat(1))),
+    i32x4.splat(0xffffe000),
+  );
+  const sub = v128.or(f32x4.sub(f32x4.add(x, f32x4.splat(0.75)), f32x4.splat(0.75)), sign);
+  const big = v128.bitselect(i32x4.splat(0x7fc00000), v128.or(sign, i32x4.splat(0x7f800000)), i32x4.gt_u(a, i32x4.splat(0x7f800000)));
+  const r = v128.bitselect(sub, normal, i32x4.lt_u(a, i32x4.splat(0x38800000)));
+  return v128.bitselect(big, r, i32x4.ge_u(a, i32x4.splat(0x477ff000)));
+}
+
+/**
+ * musl's exp table (__exp_data.tab, the one AssemblyScript's NativeMath.exp reads): for i < 128,
+ * [2i] the tail and [2i + 1] the bits of 2^(i/128) less i << 45.
+ */
+const EXP_TAB = memory.data<u64>([
+  0x0000000000000000, 0x3FF0000000000000, 0x3C9B3B4F1A88BF6E, 0x3FEFF63DA9FB3335,
+  0xBC7160139CD8DC5D, 0x3FEFEC9A3E778061, 0xBC905E7A108766D1, 0x3FEFE315E86E7F85,
+  0x3C8CD2523567F613, 0x3FEFD9B0D3158574, 0xBC8BCE8023F98EFA, 0x3FEFD06B29DDF6DE,
+  0x3C60F74E61E6C861, 0x3FEFC74518759BC8, 0x3C90A3E45B33D399, 0x3FEFBE3ECAC6F383,
+  0x3C979AA65D837B6D, 0x3FEFB5586CF9890F, 0x3C8EB51A92FDEFFC, 0x3FEFAC922B7247F7,
+  0x3C3EBE3D702F9CD1, 0x3FEFA3EC32D3D1A2, 0xBC6A033489906E0B, 0x3FEF9B66AFFED31B,
+  0xBC9556522A2FBD0E, 0x3FEF9301D0125B51, 0xBC5080EF8C4EEA55, 0x3FEF8ABDC06C31CC,
+  0xBC91C923B9D5F416, 0x3FEF829AAEA92DE0, 0x3C80D3E3E95C55AF, 0x3FEF7A98C8A58E51,
+  0xBC801B15EAA59348, 0x3FEF72B83C7D517B, 0xBC8F1FF055DE323D, 0x3FEF6AF9388C8DEA,
+  0x3C8B898C3F1353BF, 0x3FEF635BEB6FCB75, 0xBC96D99C7611EB26, 0x3FEF5BE084045CD4,
+  0x3C9AECF73E3A2F60, 0x3FEF54873168B9AA, 0xBC8FE782CB86389D, 0x3FEF4D5022FCD91D,
+  0x3C8A6F4144A6C38D, 0x3FEF463B88628CD6, 0x3C807A05B0E4047D, 0x3FEF3F49917DDC96,
+  0x3C968EFDE3A8A894, 0x3FEF387A6E756238, 0x3C875E18F274487D, 0x3FEF31CE4FB2A63F,
+  0x3C80472B981FE7F2, 0x3FEF2B4565E27CDD, 0xBC96B87B3F71085E, 0x3FEF24DFE1F56381,
+  0x3C82F7E16D09AB31, 0x3FEF1E9DF51FDEE1, 0xBC3D219B1A6FBFFA, 0x3FEF187FD0DAD990,
+  0x3C8B3782720C0AB4, 0x3FEF1285A6E4030B, 0x3C6E149289CECB8F, 0x3FEF0CAFA93E2F56,
+  0x3C834D754DB0ABB6, 0x3FEF06FE0A31B715, 0x3C864201E2AC744C, 0x3FEF0170FC4CD831,
+  0x3C8FDD395DD3F84A, 0x3FEEFC08B26416FF, 0xBC86A3803B8E5B04, 0x3FEEF6C55F929FF1,
+  0xBC924AEDCC4B5068, 0x3FEEF1A7373AA9CB, 0xBC9907F81B512D8E, 0x3FEEECAE6D05D866,
+  0xBC71D1E83E9436D2, 0x3FEEE7DB34E59FF7, 0xBC991919B3CE1B15, 0x3FEEE32DC313A8E5,
+  0x3C859F48A72A4C6D, 0x3FEEDEA64C123422, 0xBC9312607A28698A, 0x3FEEDA4504AC801C,
+  0xBC58A78F4817895B, 0x3FEED60A21F72E2A, 0xBC7C2C9B67499A1B, 0x3FEED1F5D950A897,
+  0x3C4363ED60C2AC11, 0x3FEECE086061892D, 0x3C9666093B0664EF, 0x3FEECA41ED1D0057,
+  0x3C6ECCE1DAA10379, 0x3FEEC6A2B5C13CD0, 0x3C93FF8E3F0F1230, 0x3FEEC32AF0D7D3DE,
+  0x3C7690CEBB7AAFB0, 0x3FEEBFDAD5362A27, 0x3C931DBDEB54E077, 0x3FEEBCB299FDDD0D,
+  0xBC8F94340071A38E, 0x3FEEB9B2769D2CA7, 0xBC87DECCDC93A349, 0x3FEEB6DAA2CF6642,
+  0xBC78DEC6BD0F385F, 0x3FEEB42B569D4F82, 0xBC861246EC7B5CF6, 0x3FEEB1A4CA5D920F,
+  0x3C93350518FDD78E, 0x3FEEAF4736B527DA, 0x3C7B98B72F8A9B05, 0x3FEEAD12D497C7FD,
+  0x3C9063E1E21C5409, 0x3FEEAB07DD485429, 0x3C34C7855019C6EA, 0x3FEEA9268A5946B7,
+  0x3C9432E62B64C035, 0x3FEEA76F15AD2148, 0xBC8CE44A6199769F, 0x3FEEA5E1B976DC09,
+  0xBC8C33C53BEF4DA8, 0x3FEEA47EB03A5585, 0xBC845378892BE9AE, 0x3FEEA34634CCC320,
+  0xBC93CEDD78565858, 0x3FEEA23882552225, 0x3C5710AA807E1964, 0x3FEEA155D44CA973,
+  0xBC93B3EFBF5E2228, 0x3FEEA09E667F3BCD, 0xBC6A12AD8734B982, 0x3FEEA012750BDABF,
+  0xBC6367EFB86DA9EE, 0x3FEE9FB23C651A2F, 0xBC80DC3D54E08851, 0x3FEE9F7DF9519484,
+  0xBC781F647E5A3ECF, 0x3FEE9F75E8EC5F74, 0xBC86EE4AC08B7DB0, 0x3FEE9F9A48A58174,
+  0xBC8619321E55E68A, 0x3FEE9FEB564267C9, 0x3C909CCB5E09D4D3, 0x3FEEA0694FDE5D3F,
+  0xBC7B32DCB94DA51D, 0x3FEEA11473EB0187, 0x3C94ECFD5467C06B, 0x3FEEA1ED0130C132,
+  0x3C65EBE1ABD66C55, 0x3FEEA2F336CF4E62, 0xBC88A1C52FB3CF42, 0x3FEEA427543E1A12,
+  0xBC9369B6F13B3734, 0x3FEEA589994CCE13, 0xBC805E843A19FF1E, 0x3FEEA71A4623C7AD,
+  0xBC94D450D872576E, 0x3FEEA8D99B4492ED, 0x3C90AD675B0E8A00, 0x3FEEAAC7D98A6699,
+  0x3C8DB72FC1F0EAB4, 0x3FEEACE5422AA0DB, 0xBC65B6609CC5E7FF, 0x3FEEAF3216B5448C,
+  0x3C7BF68359F35F44, 0x3FEEB1AE99157736, 0xBC93091FA71E3D83, 0x3FEEB45B0B91FFC6,
+  0xBC5DA9B88B6C1E29, 0x3FEEB737B0CDC5E5, 0xBC6C23F97C90B959, 0x3FEEBA44CBC8520F,
+  0xBC92434322F4F9AA, 0x3FEEBD829FDE4E50, 0xBC85CA6CD7668E4B, 0x3FEEC0F170CA07BA,
+  0x3C71AFFC2B91CE27, 0x3FEEC49182A3F090, 0x3C6DD235E10A73BB, 0x3FEEC86319E32323,
+  0xBC87C50422622263, 0x3FEECC667B5DE565, 0x3C8B1C86E3E231D5, 0x3FEED09BEC4A2D33,
+  0xBC91BBD1D3BCBB15, 0x3FEED503B23E255D, 0x3C90CC319CEE31D2, 0x3FEED99E1330B358,
+  0x3C8469846E735AB3, 0x3FEEDE6B5579FDBF, 0xBC82DFCD978E9DB4, 0x3FEEE36BBFD3F37A,
+  0x3C8C1A7792CB3387, 0x3FEEE89F995AD3AD, 0xBC907B8F4AD1D9FA, 0x3FEEEE07298DB666,
+  0xBC55C3D956DCAEBA, 0x3FEEF3A2B84F15FB, 0xBC90A40E3DA6F640, 0x3FEEF9728DE5593A,
+  0xBC68D6F438AD9334, 0x3FEEFF76F2FB5E47, 0xBC91EEE26B588A35, 0x3FEF05B030A1064A,
+  0x3C74FFD70A5FDDCD, 0x3FEF0C1E904BC1D2, 0xBC91BDFBFA9298AC, 0x3FEF12C25BD71E09,
+  0x3C736EAE30AF0CB3, 0x3FEF199BDD85529C, 0x3C8EE3325C9FFD94, 0x3FEF20AB5FFFD07A,
+  0x3C84E08FD10959AC, 0x3FEF27F12E57D14B, 0x3C63CDAF384E1A67, 0x3FEF2F6D9406E7B5,
+  0x3C676B2C6C921968, 0x3FEF3720DCEF9069, 0xBC808A1883CCB5D2, 0x3FEF3F0B555DC3FA,
+  0xBC8FAD5D3FFFFA6F, 0x3FEF472D4A07897C, 0xBC900DAE3875A949, 0x3FEF4F87080D89F2,
+  0x3C74A385A63D07A7, 0x3FEF5818DCFBA487, 0xBC82919E2040220F, 0x3FEF60E316C98398,
+  0x3C8E5A50D5C192AC, 0x3FEF69E603DB3285, 0x3C843A59AC016B4B, 0x3FEF7321F301B460,
+  0xBC82D52107B43E1F, 0x3FEF7C97337B9B5F, 0xBC892AB93B470DC9, 0x3FEF864614F5A129,
+  0x3C74B604603A88D3, 0x3FEF902EE78B3FF6, 0x3C83C5EC519D7271, 0x3FEF9A51FBC74C83,
+  0xBC8FF7128FD391F0, 0x3FEFA4AFA2A490DA, 0xBC8DAE98E223747D, 0x3FEFAF482D8E67F1,
+  0x3C8EC3BC41AA2008, 0x3FEFBA1BEE615A27, 0x3C842B94C3A9EB32, 0x3FEFC52B376BBA97,
+  0x3C8A64A931D185EE, 0x3FEFD0765B6E4540, 0xBC8E37BAE43BE3ED, 0x3FEFDBFDAD9CBE14,
+  0x3C77893B4D91CD9D, 0x3FEFE7C1819E90D8, 0x3C5305C14160CC89, 0x3FEFF3C22B8F71F1,
+]);
+
+/** expNeg2's constants, two lanes each: InvLn2N, shift, NegLn2hiN, NegLn2loN, C2..C5 (musl's exp). */
+const EXP_CONSTS = memory.data<u64>([
+  0x40671547652B82FE, 0x40671547652B82FE, 0x4338000000000000, 0x4338000000000000,
+  0xBF762E42FEFA0000, 0xBF762E42FEFA0000, 0xBD0CF79ABC9E3B3A, 0xBD0CF79ABC9E3B3A,
+  0x3FDFFFFFFFFFFDBD, 0x3FDFFFFFFFFFFDBD, 0x3FC555555555543C, 0x3FC555555555543C,
+  0x3FA55555CF172B91, 0x3FA55555CF172B91, 0x3F81111167A4D017, 0x3F81111167A4D017,
+]);
+
+/**
+ * exp on 2 lanes, x in [-200, 0] (or NaN): NativeMath.exp's operations (musl's exp_lut, main path:
+ * 2^(k/128) from the table times a degree-5 polynomial; error < 0.51 ulp), the same bits. For x
+ * in that range musl's special cases give the same values as its main path (|x| < 2^-54: 1).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function expNeg2(x: v128): v128 {
+  const c = EXP_CONSTS;
+  const shift = v128.load(c, 16);
+  const kdRaw = f64x2.add(f64x2.mul(v128.load(c), x), shift); // k = round(x·128/ln2), in the low bits
+  const kd = f64x2.sub(kdRaw, shift);
+  const r = f64x2.add(f64x2.add(x, f64x2.mul(kd, v128.load(c, 32))), f64x2.mul(kd, v128.load(c, 48)));
+  const off = i32x4.shl(kdRaw, 4); // (k & 127) · 16: the table entry's byte offset, in lanes 0 and 2
+  const p0 = EXP_TAB + <usize>(i32x4.extract_lane(off, 0) & 0x7f0);
+  const p1 = EXP_TAB + <usize>(i32x4.extract_lane(off, 2) & 0x7f0);
+  const tail = v128.load64_lane(p1, v128.load64_zero(p0), 1);
+  const sbits = i64x2.add(v128.load64_lane(p1, v128.load64_zero(p0, 8), 1, 8), i64x2.shl(kdRaw, 45));
+  const r2 = f64x2.mul(r, r);
+  const tmp = f64x2.add(
+    f64x2.add(f64x2.add(tail, r), f64x2.mul(r2, f64x2.add(v128.load(c, 64), f64x2.mul(r, v128.load(c, 80))))),
+    f64x2.mul(f64x2.mul(r2, r2), f64x2.add(v128.load(c, 96), f64x2.mul(r, v128.load(c, 112)))),
+  );
+  return f64x2.add(sbits, f64x2.mul(sbits, tmp));
+}
+
+/**
+ * In place: x = f32(exp(x)) for the n f32 at p (x <= 0, or NaN), four at a time: the same values
+ * as f32(NativeMath.exp(x)) (below -200, exp(-200): 0 in f32 either way).
+ */
+function expNegF32(p: usize, n: i32): void {
+  const lim = f32x4.splat(-200);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = p + (<usize>i << 2);
+    const x = f32x4.pmax(v128.load(q), lim); // (pmax: NaN stays NaN)
+    const lo = expNeg2(f64x2.promote_low_f32x4(x));
+    const hi = expNeg2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
+    v128.store(q, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (; i < n; i++) {
+    const q = p + (<usize>i << 2);
+    store<f32>(q, <f32>NativeMath.exp(<f64>load<f32>(q)));
+  }
+}
+
+/** For the tests: expNegF32 on the n f32 at p. */
+export function attend_exp(p: usize, n: i32): void {
+  expNegF32(p, n);
+}
+
+/** For the tests: f32(NativeMath.exp(x)) on the n f32 at p (attend_generic's exp). */
+export function attend_exp_generic(p: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const q = p + (<usize>i << 2);
+    store<f32>(q, <f32>NativeMath.exp(<f64>load<f32>(q)));
+  }
+}
+
+/**
+ * Pass (3) of attendBody for the 32 accumulator lanes at p (F16: fp16 rounding, else none), held
+ * in registers over all positions: v_j at vp + j·vRow, the exps at sc, the rescaling positions at
+ * rl (nR of them, ascending). Returns S. With F16 one range check covers the 32 lanes of a step,
+ * then f16roundK (f16round4Any where some lane is out of the normal fp16 range: zero, tiny, huge;
+ * and at the rare rescalings). cSpanP points to the range's span (loaded where it is needed: one
+ * register fewer).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function accumulate32(
+  F16: bool, p: usize, vp: usize, vRow: usize, sc: usize, rl: usize, nR: i32, nKv: i32,
+  cAbs: v128, cLo: v128, cSpanP: usize, cES: v128, cK: v128,
+): f32 {
+  let c0 = v128.load(p), c1 = v128.load(p, 16), c2 = v128.load(p, 32), c3 = v128.load(p, 48);
+  let c4 = v128.load(p, 64), c5 = v128.load(p, 80), c6 = v128.load(p, 96), c7 = v128.load(p, 112);
+  let S: f32 = 0;
+  let j = 0;
+  let r = 0;
+  while (true) {
+    // positions without a rescaling, up to the next one
+    const jr = r < nR ? load<i32>(rl + (<usize>r << 2)) : nKv;
+    for (; j < jr; j++, vp += vRow) {
+      const vs = load<f32>(sc + (<usize>j << 2));
+      S += vs; // = f32(f64(S) + f64(vs))
+      const w4 = f32x4.splat(vs);
+      c0 = f32x4.relaxed_madd(v128.load(vp), w4, c0);
+      c1 = f32x4.relaxed_madd(v128.load(vp, 16), w4, c1);
+      c2 = f32x4.relaxed_madd(v128.load(vp, 32), w4, c2);
+      c3 = f32x4.relaxed_madd(v128.load(vp, 48), w4, c3);
+      c4 = f32x4.relaxed_madd(v128.load(vp, 64), w4, c4);
+      c5 = f32x4.relaxed_madd(v128.load(vp, 80), w4, c5);
+      c6 = f32x4.relaxed_madd(v128.load(vp, 96), w4, c6);
+      c7 = f32x4.relaxed_madd(v128.load(vp, 112), w4, c7);
+      if (F16) {
+        const m = i32x4.max_u(i32x4.max_u(
+          i32x4.max_u(i32x4.sub(v128.and(c0, cAbs), cLo), i32x4.sub(v128.and(c1, cAbs), cLo)),
+          i32x4.max_u(i32x4.sub(v128.and(c2, cAbs), cLo), i32x4.sub(v128.and(c3, cAbs), cLo)),
+        ), i32x4.max_u(
+          i32x4.max_u(i32x4.sub(v128.and(c4, cAbs), cLo), i32x4.sub(v128.and(c5, cAbs), cLo)),
+          i32x4.max_u(i32x4.sub(v128.and(c6, cAbs), cLo), i32x4.sub(v128.and(c7, cAbs), cLo)),
+        ));
+        if (!v128.any_true(i32x4.ge_u(m, v128.load(cSpanP)))) {
+          c0 = f16roundK(c0, cES, cK);
+          c1 = f16roundK(c1, cES, cK);
+          c2 = f16roundK(c2, cES, cK);
+          c3 = f16roundK(c3, cES, cK);
+          c4 = f16roundK(c4, cES, cK);
+          c5 = f16roundK(c5, cES, cK);
+          c6 = f16roundK(c6, cES, cK);
+          c7 = f16roundK(c7, cES, cK);
+        } else {
+          c0 = f16round4Any(c0);
+          c1 = f16round4Any(c1);
+          c2 = f16round4Any(c2);
+          c3 = f16round4Any(c3);
+          c4 = f16round4Any(c4);
+          c5 = f16round4Any(c5);
+          c6 = f16round4Any(c6);
+          c7 = f16round4Any(c7);
+        }
+      }
+    }
+    if (j >= nKv) break;
+    // position j rescales: acc = round(acc · ms), then acc = round(acc + v_j · 1)
+    const ms = load<f32>(sc + (<usize>j << 2));
+    S = <f32>(<f64>S * <f64>ms + 1);
+    const m4 = f32x4.splat(ms);
+    c0 = f32x4.mul(c0, m4);
+    c1 = f32x4.mul(c1, m4);
+    c2 = f32x4.mul(c2, m4);
+    c3 = f32x4.mul(c3, m4);
+    c4 = f32x4.mul(c4, m4);
+    c5 = f32x4.mul(c5, m4);
+    c6 = f32x4.mul(c6, m4);
+    c7 = f32x4.mul(c7, m4);
+    if (F16) {
+      c0 = f16round4Any(c0);
+      c1 = f16round4Any(c1);
+      c2 = f16round4Any(c2);
+      c3 = f16round4Any(c3);
+      c4 = f16round4Any(c4);
+      c5 = f16round4Any(c5);
+      c6 = f16round4Any(c6);
+      c7 = f16round4Any(c7);
+    }
+    c0 = f32x4.add(c0, v128.load(vp));
+    c1 = f32x4.add(c1, v128.load(vp, 16));
+    c2 = f32x4.add(c2, v128.load(vp, 32));
+    c3 = f32x4.add(c3, v128.load(vp, 48));
+    c4 = f32x4.add(c4, v128.load(vp, 64));
+    c5 = f32x4.add(c5, v128.load(vp, 80));
+    c6 = f32x4.add(c6, v128.load(vp, 96));
+    c7 = f32x4.add(c7, v128.load(vp, 112));
+    if (F16) {
+      c0 = f16round4Any(c0);
+      c1 = f16round4Any(c1);
+      c2 = f16round4Any(c2);
+      c3 = f16round4Any(c3);
+      c4 = f16round4Any(c4);
+      c5 = f16round4Any(c5);
+      c6 = f16round4Any(c6);
+      c7 = f16round4Any(c7);
+    }
+    j++;
+    vp += vRow;
+    r++;
+  }
+  v128.store(p, c0);
+  v128.store(p, c1, 16);
+  v128.store(p, c2, 32);
+  v128.store(p, c3, 48);
+  v128.store(p, c4, 64);
+  v128.store(p, c5, 80);
+  v128.store(p, c6, 96);
+  v128.store(p, c7, 112);
+  return S;
+}
+
+/**
  * Causal attention of a chunk of nTok query rows (positions pos0 + t) against a KV cache.
  *   q    f32 (nTok, nHead·hd)          out  f32 (nTok, nHead·hdv)
  *   k    f32 (.., kDim) keys by position    v  f32 (.., vDim) values by position
@@ -1273,12 +1547,13 @@ function f16round4Slow(x: v128): v128 {
  * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
  *
  * The online softmax's operations run in three passes per query head, so that independent work is
- * not serialized behind the accumulator: (1) the scores of all positions, four positions at a time
- * (independent f64 dot products); (2) the running maximum and every position's exp — ms when
- * s > M, else vs — which depend on the scores only; (3) in order, the rescaling, the fp16
- * accumulator update and S — with FMA and hdv a multiple of 32, for 32 accumulator lanes at a time
- * held in registers. Each value is computed by exactly the operations of the one-loop form above
- * (attend_generic), in the same order per value: the same bits.
+ * not serialized behind the accumulator: (1) the scores of all positions, four positions at a
+ * time (independent f64 dot products); (2) the running maximum, which lists the positions that
+ * rescale, then every position's exp — ms where s > M, else vs — four at a time; (3) in order,
+ * the rescaling, the fp16 accumulator update and S — with FMA and hdv a multiple of 32, for 32
+ * accumulator lanes at a time held in registers (accumulate32). Each value is computed by exactly
+ * the operations of the one-loop form above (attend_generic), in the same order per value: the
+ * same bits.
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -1293,10 +1568,11 @@ function attendBody(
   const cES = v128.load(tmp, 96), cK = v128.load(tmp, 112);
   const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
   const acc = qd + (<usize>hd << 3); // (hdv) f32
-  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32 scores, then vs
-  const msA = sc + (<usize>(pos0 + nTok) << 2); // (pos0 + nTok) f32 ms, or -1 where there is no rescaling
+  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32: the scores, then their exps (ms or vs)
+  const rl = sc + (<usize>(pos0 + nTok) << 2); // (pos0 + nTok) i32: the positions that rescale
   const vsMask = f16 != 0;
   const kRow = <usize>kDim << 2;
+  const vRow = <usize>vDim << 2;
   for (let t = 0; t < nTok; t++) {
     const nKv = pos0 + t + 1;
     for (let h = h0; h < h1; h++) {
@@ -1349,118 +1625,71 @@ function attendBody(
         const a = f64x2.add(a0, a1);
         store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
       }
-      // (2) the running maximum and the exps
+      // (2) the running maximum, listing the positions that rescale (s > M), each score replaced by
+      // the argument of its exp (M - s there, else s - M); then the exps, in place
       let M: f32 = -Infinity;
+      let nR = 0;
       for (j = 0; j < nKv; j++) {
         const p = sc + (<usize>j << 2);
         const s = load<f32>(p);
         if (s > M) {
-          store<f32>(msA + (<usize>j << 2), <f32>NativeMath.exp(<f64>(M - s)));
-          store<f32>(p, 1);
+          store<f32>(p, M - s);
+          store<i32>(rl + (<usize>nR << 2), j);
+          nR++;
           M = s;
         } else {
-          store<f32>(msA + (<usize>j << 2), -1);
-          store<f32>(p, <f32>NativeMath.exp(<f64>(s - M)));
+          store<f32>(p, s - M);
         }
       }
-      // (3) the accumulator, in order
+      expNegF32(sc, nKv);
+      // (3) the accumulator and S, in order
       let S: f32 = 0;
+      const vHead = v + (<usize>(kvh * hdv) << 2);
       if (FMA && (hdv & 31) == 0) {
         for (let d0 = 0; d0 < hdv; d0 += 32) {
-          const ap = acc + (<usize>d0 << 2);
-          let c0 = v128.load(ap), c1 = v128.load(ap, 16), c2 = v128.load(ap, 32), c3 = v128.load(ap, 48);
-          let c4 = v128.load(ap, 64), c5 = v128.load(ap, 80), c6 = v128.load(ap, 96), c7 = v128.load(ap, 112);
-          S = 0;
-          for (j = 0; j < nKv; j++) {
-            const vs = load<f32>(sc + (<usize>j << 2));
-            const msj = load<f32>(msA + (<usize>j << 2));
-            let ms: f32 = 1;
-            if (msj != -1) {
-              ms = msj;
-              const m4 = f32x4.splat(ms);
-              c0 = f32x4.mul(c0, m4);
-              c1 = f32x4.mul(c1, m4);
-              c2 = f32x4.mul(c2, m4);
-              c3 = f32x4.mul(c3, m4);
-              c4 = f32x4.mul(c4, m4);
-              c5 = f32x4.mul(c5, m4);
-              c6 = f32x4.mul(c6, m4);
-              c7 = f32x4.mul(c7, m4);
-              if (vsMask) {
-                c0 = f16roundK(c0, cAbs, cLo, cSpan, cES, cK);
-                c1 = f16roundK(c1, cAbs, cLo, cSpan, cES, cK);
-                c2 = f16roundK(c2, cAbs, cLo, cSpan, cES, cK);
-                c3 = f16roundK(c3, cAbs, cLo, cSpan, cES, cK);
-                c4 = f16roundK(c4, cAbs, cLo, cSpan, cES, cK);
-                c5 = f16roundK(c5, cAbs, cLo, cSpan, cES, cK);
-                c6 = f16roundK(c6, cAbs, cLo, cSpan, cES, cK);
-                c7 = f16roundK(c7, cAbs, cLo, cSpan, cES, cK);
-              }
+          // (the same S from each)
+          S = accumulate32(vsMask, acc + (<usize>d0 << 2), vHead + (<usize>d0 << 2), vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cES, cK);
+        }
+      } else {
+        let r = 0;
+        let jr = nR > 0 ? load<i32>(rl) : -1; // the next position that rescales
+        for (j = 0; j < nKv; j++) {
+          let vs = load<f32>(sc + (<usize>j << 2));
+          if (j == jr) {
+            r++;
+            jr = r < nR ? load<i32>(rl + (<usize>r << 2)) : -1;
+            const ms = vs;
+            vs = 1;
+            S = <f32>(<f64>S * <f64>ms + 1);
+            const m4 = f32x4.splat(ms);
+            for (let d = 0; d < hdv; d += 4) {
+              const p = acc + (<usize>d << 2);
+              const x = f32x4.mul(v128.load(p), m4);
+              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
             }
-            const vp = v + (<usize>(j * vDim + kvh * hdv + d0) << 2);
+          } else {
+            S += vs; // = f32(f64(S) + f64(vs))
+          }
+          const vp = vHead + <usize>j * vRow;
+          if (FMA) {
             const w4 = f32x4.splat(vs);
-            c0 = f32x4.relaxed_madd(v128.load(vp), w4, c0);
-            c1 = f32x4.relaxed_madd(v128.load(vp, 16), w4, c1);
-            c2 = f32x4.relaxed_madd(v128.load(vp, 32), w4, c2);
-            c3 = f32x4.relaxed_madd(v128.load(vp, 48), w4, c3);
-            c4 = f32x4.relaxed_madd(v128.load(vp, 64), w4, c4);
-            c5 = f32x4.relaxed_madd(v128.load(vp, 80), w4, c5);
-            c6 = f32x4.relaxed_madd(v128.load(vp, 96), w4, c6);
-            c7 = f32x4.relaxed_madd(v128.load(vp, 112), w4, c7);
-            if (vsMask) {
-              c0 = f16roundK(c0, cAbs, cLo, cSpan, cES, cK);
-              c1 = f16roundK(c1, cAbs, cLo, cSpan, cES, cK);
-              c2 = f16roundK(c2, cAbs, cLo, cSpan, cES, cK);
-              c3 = f16roundK(c3, cAbs, cLo, cSpan, cES, cK);
-              c4 = f16roundK(c4, cAbs, cLo, cSpan, cES, cK);
-              c5 = f16roundK(c5, cAbs, cLo, cSpan, cES, cK);
-              c6 = f16roundK(c6, cAbs, cLo, cSpan, cES, cK);
-              c7 = f16roundK(c7, cAbs, cLo, cSpan, cES, cK);
+            for (let d = 0; d < hdv; d += 4) {
+              const p = acc + (<usize>d << 2);
+              const x = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
+              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
             }
-            S = <f32>(<f64>S * <f64>ms + <f64>vs); // the same S for every d0
-          }
-          v128.store(ap, c0);
-          v128.store(ap, c1, 16);
-          v128.store(ap, c2, 32);
-          v128.store(ap, c3, 48);
-          v128.store(ap, c4, 64);
-          v128.store(ap, c5, 80);
-          v128.store(ap, c6, 96);
-          v128.store(ap, c7, 112);
-        }
-      } else for (j = 0; j < nKv; j++) {
-        const vs = load<f32>(sc + (<usize>j << 2));
-        const msj = load<f32>(msA + (<usize>j << 2));
-        let ms: f32 = 1;
-        if (msj != -1) {
-          ms = msj;
-          const m4 = f32x4.splat(ms);
-          for (let d = 0; d < hdv; d += 4) {
-            const p = acc + (<usize>d << 2);
-            const r = f32x4.mul(v128.load(p), m4);
-            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
+          } else {
+            const vs2 = f64x2.splat(<f64>vs);
+            for (let d = 0; d < hdv; d += 4) {
+              const p = acc + (<usize>d << 2);
+              const q4 = vp + (<usize>d << 2);
+              const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
+              const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
+              const x = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+            }
           }
         }
-        const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
-        if (FMA) {
-          const w4 = f32x4.splat(vs);
-          for (let d = 0; d < hdv; d += 4) {
-            const p = acc + (<usize>d << 2);
-            const r = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
-            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
-          }
-        } else {
-          const vs2 = f64x2.splat(<f64>vs);
-          for (let d = 0; d < hdv; d += 4) {
-            const p = acc + (<usize>d << 2);
-            const q4 = vp + (<usize>d << 2);
-            const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
-            const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
-            const r = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-            v128.store(p, vsMask ? f16round4(r, cAbs, cLo, cSpan, cHalf, cOne, cMask) : r);
-          }
-        }
-        S = <f32>(<f64>S * <f64>ms + <f64>vs);
       }
       const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
       const op = out + (<usize>((t * nHead + h) * hdv) << 2);

@@ -3,11 +3,12 @@
 // against a float64 softmax reference (NMSE bound: the fp16 cache/accumulator rounding), for F16
 // and F32 caches, grouped-query heads, chunks of several tokens at an offset, cache growth, and
 // heads split among 2 threads, and the fused multiply-add variant (where the machine has one) against
-// the f64 emulation (the same bits).
+// the f64 emulation (the same bits); and the exp of the softmax: the kernels' SIMD exp against
+// their NativeMath.exp and the TypeScript expNeg (the same f32 bits), and fround(Math.exp).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Kernels } from "../../src/kernels/index.ts";
-import { attendChunk } from "../../src/engine/attention.ts";
+import { attendChunk, expNeg } from "../../src/engine/attention.ts";
 import { KVCache, type KVCacheType } from "../../src/engine/kv-cache.ts";
 import type { ModelConfig } from "../../src/engine/model-config.ts";
 import { Scratch } from "../../src/engine/ops.ts";
@@ -109,6 +110,30 @@ for (const { nHead, nHeadKv, hd, hdv, type } of CASES) {
     for (const kv of caches) kv.free();
   });
 }
+
+test("softmax exp: SIMD == NativeMath.exp == TS expNeg in f32 (and == fround(Math.exp))", () => {
+  const k = new Kernels({ threads: 1 });
+  const ex = k.mem.exports as unknown as { attend_exp(p: number, n: number): void; attend_exp_generic(p: number, n: number): void };
+  const r = rng(77);
+  const special = [0, -0, -Infinity, NaN, -1e30, -745, -200, -150, -104, -103.97, -87.3, -1, -0.5, -1e-30, -(2 ** -149), -(2 ** -54)];
+  const n = (1 << 20) + 3; // (+3: the scalar tail)
+  const x = new Float32Array(n).map((_, i) => (i < special.length ? special[i] : r() < 0.5 ? -r() * 110 : -r() * 4));
+  const pa = k.mem.alloc(n * 4);
+  const pb = k.mem.alloc(n * 4);
+  const simd = new Float32Array(k.mem.memory.buffer, pa, n);
+  const generic = new Float32Array(k.mem.memory.buffer, pb, n);
+  simd.set(x);
+  generic.set(x);
+  ex.attend_exp(pa, n);
+  ex.attend_exp_generic(pb, n);
+  let vsMath = 0;
+  for (let i = 0; i < n; i++) {
+    const want = Math.fround(expNeg(x[i]));
+    assert.ok(Object.is(simd[i], want) && Object.is(generic[i], want), `exp(${x[i]}): SIMD ${simd[i]}, NativeMath ${generic[i]}, TS ${want}`);
+    if (!Object.is(want, Math.fround(Math.exp(x[i])))) vsMath++;
+  }
+  assert.equal(vsMath, 0, "fround(Math.exp) differs");
+});
 
 test("a KV cache attached to kernel memory keeps its contents, grows there and gives blocks back", () => {
   const k = new Kernels({ threads: 1 });
