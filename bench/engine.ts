@@ -21,8 +21,7 @@
 // Synthetic models are written once with `llmesh synth` and cached under os.tmpdir()/llmesh-bench.
 // Each figure is the median of --runs runs after one warm-up run.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { statSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +31,7 @@ import { quantize } from "../src/gguf/formats/index.ts";
 import { openGGUF } from "../src/gguf/reader.ts";
 import { GGMLType } from "../src/gguf/types.ts";
 import { KernelMemory, Kernels } from "../src/kernels/index.ts";
+import { modelFile } from "./synth-cache.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -52,18 +52,6 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-
-function modelFile(shape: string, type: string): string {
-  const dir = join(tmpdir(), "llmesh-bench");
-  mkdirSync(dir, { recursive: true });
-  const f = join(dir, `${shape}-${type}.gguf`);
-  if (!existsSync(f)) {
-    console.error(`writing ${f} ...`);
-    execFileSync(process.execPath, [join(ROOT, "src/cli/main.ts"), "synth", "--shape", shape, "--type", type,
-      "--vocab", join(ROOT, "test/fixtures/vocab/ggml-vocab-llama-spm.gguf"), "-o", f], { stdio: "inherit" });
-  }
-  return f;
-}
 
 /** Single-thread read bandwidth (GB/s): WASM SIMD streaming sum over 512 MiB, median of 5. */
 function readBandwidth(): number {

@@ -5,16 +5,11 @@
 // compares the tokens with llama.cpp's (node-llama-cpp, CPU) on the same file.
 //
 //   node bench/memory-parts.ts [--shape llama-3.2-3b] [--type Q8_0] [--part-gib 2.5] [--tokens 16] [--threads 2]
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Engine } from "../src/engine/engine.ts";
+import { modelFile } from "./synth-cache.ts";
 import { argmax } from "../src/engine/sampling.ts";
 import { openGGUF } from "../src/gguf/reader.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
@@ -25,14 +20,7 @@ const PART_GIB = Number(arg("part-gib", "2.5"));
 const N = Number(arg("tokens", "16"));
 const THREADS = Number(arg("threads", "2"));
 
-const dir = join(tmpdir(), "llmesh-bench");
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `${SHAPE}-${TYPE}.gguf`);
-if (!existsSync(file)) {
-  console.error(`writing ${file} ...`);
-  execFileSync(process.execPath, [join(ROOT, "src/cli/main.ts"), "synth", "--shape", SHAPE, "--type", TYPE,
-    "--vocab", join(ROOT, "test/fixtures/vocab/ggml-vocab-llama-spm.gguf"), "-o", file], { stdio: "inherit" });
-}
+const file = modelFile(SHAPE, TYPE);
 const prompt = [1, 450, 4996, 17354, 1701, 432, 17204, 975, 278, 17366, 11203];
 
 const g = openGGUF(file);
