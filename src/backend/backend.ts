@@ -50,6 +50,9 @@ export interface StreamDecoder {
   flush(): string;
 }
 
+/** The sampling knobs as numbers (what a request sets and a sampler takes), without the bias map and seed. */
+export type SamplingKnobs = Omit<SamplingParams, "logitBias" | "seed">;
+
 export interface SamplingParams {
   /** 0 = greedy. */
   temperature: number;

@@ -3,23 +3,17 @@
 // OpenAI's wording ("Invalid type for 'temperature': expected a decimal, but got a string
 // instead."), and so no value is coerced behind the client's back. Unknown fields are ignored (as
 // vLLM does); features this server does not have (tools, JSON mode, images…) are refused by name.
+import type { SamplingKnobs } from "../backend/backend.ts";
 import { ApiError } from "./errors.ts";
 import type { ChatMessage, ChatRole } from "./openai-types.ts";
 
-export interface CommonParams {
+export interface CommonParams extends SamplingKnobs {
   /** As given; undefined = the loaded model. */
   model: string | undefined;
   stream: boolean;
   includeUsage: boolean;
   /** undefined = as many as fit in the context (chat) / 16 (legacy completions). */
   maxTokens: number | undefined;
-  temperature: number;
-  topP: number;
-  topK: number;
-  minP: number;
-  presencePenalty: number;
-  frequencyPenalty: number;
-  repetitionPenalty: number;
   seed: number | undefined;
   stop: string[];
   n: number;

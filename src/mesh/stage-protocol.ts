@@ -68,6 +68,7 @@
 // Sequence ids are stage 0's; every stage maps them to its own engine sequences. Several steps may be
 // in flight at once (micro-batches of different sequences); every stage handles frames in order.
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { SamplingKnobs } from "../backend/backend.ts";
 import { Codec, decodeRows, encodedRowBytes, encodeRowsInto } from "./codecs.ts";
 
 /** Bumped on any incompatible change; checked at the handshake. */
@@ -352,17 +353,7 @@ export function decodeFree(frame: Uint8Array): number[] {
 /** SEQ_CONFIG payload: SamplingParams with the bias map as pairs. */
 export interface SeqConfig {
   seq: number;
-  sampling: {
-    temperature: number;
-    topP: number;
-    topK: number;
-    minP: number;
-    presencePenalty: number;
-    frequencyPenalty: number;
-    repetitionPenalty: number;
-    logitBias: Array<[number, number]>;
-    seed: number;
-  };
+  sampling: SamplingKnobs & { logitBias: Array<[number, number]>; seed: number };
   /** null: no logprobs; k: the chosen token's logprob and the top k. */
   logprobs: number | null;
   /**
