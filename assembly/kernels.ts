@@ -1188,9 +1188,8 @@ export function stream_sum(p: usize, n: i32): i32 {
 //   out  = acc · f32(1 / S)
 // round = fp16 rounding for an F16 cache (f16 != 0), none for F32; q is rounded to fp16 too.
 // exp is musl's f64 exp (NativeMath.exp; expNeg2 below, four at a time, the same bits) rounded to
-// f32 — the TypeScript expNeg (src/engine/attention.ts) is the same algorithm, so the same bits. It
-// also equals fround(Math.exp(x)) (V8's fdlibm) for every f32 x in [-104, 0] (checked
-// exhaustively; below that both round to 0).
+// f32, which equals the TypeScript fround(Math.exp(x)) (V8's fdlibm) for every f32 x in [-104, 0]
+// (checked exhaustively; below that both round to 0).
 // The SIMD kernels split this loop into passes (see attendBody) with the same operations per value.
 // The f64 products and sums of the acc update emulate the FMA of ggml_vec_mad_f16 (one rounding to
 // f32, then to fp16).
@@ -1284,7 +1283,8 @@ function f16round4Any(x: v128): v128 {
 
 /**
  * musl's exp table (__exp_data.tab, the one AssemblyScript's NativeMath.exp reads): for i < 128,
- * [2i] the tail and [2i + 1] the bits of 2^(i/128) less i << 45.
+ * [2i] the tail and [2i + 1] the bits of 2^(i/128) less i << 45. (A copy: the standard library keeps
+ * its EXP_DATA_TAB private to std/assembly/util/math.ts.)
  */
 const EXP_TAB = memory.data<u64>([
   0x0000000000000000, 0x3FF0000000000000, 0x3C9B3B4F1A88BF6E, 0x3FEFF63DA9FB3335,

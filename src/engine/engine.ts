@@ -83,6 +83,7 @@ interface Prepared {
   kernels: Array<Kernels | undefined>;
   /** The first part takes token_embd from the last (tied embeddings). */
   borrowsEmbd: boolean;
+  maxContext: number;
 }
 
 export class Engine {
@@ -163,7 +164,7 @@ export class Engine {
     // Tied embeddings over several parts: the last part's output matrix is token_embd, which the first
     // part's embedding lookups then use too (lookups read any memory), instead of a second copy.
     const borrowsEmbd = ranges.length > 1 && range.start === 0 && range.end === config.nLayer && !gguf.tensors.has("output.weight");
-    return { config, range, ranges, kernels, borrowsEmbd };
+    return { config, range, ranges, kernels, borrowsEmbd, maxContext };
   }
 
   private static finish(p: Prepared, weights: StageWeights[], opts: EngineOptions): Engine {
@@ -187,7 +188,7 @@ export class Engine {
       const impl = (opts.path ?? "fast") === "fast" ? new FastForward(stage) : new ReferenceForward(stage);
       return { range, impl, kernels, weights: w };
     });
-    return new Engine(config, p.range, parts, opts.maxContext ?? config.contextLength, opts.kvCacheType ?? "f16");
+    return new Engine(config, p.range, parts, p.maxContext, opts.kvCacheType ?? "f16");
   }
 
   /** The layer ranges held by separate kernel memories (one unless the weights pass a memory's budget). */

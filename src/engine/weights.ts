@@ -195,15 +195,15 @@ export interface LoadOptions {
 
 /** Bytes of the matrices a stage loads (what loadStageWeightsAsync's progress counts up to). */
 export function stageMatrixBytes(gguf: GGUFFile, config: ModelConfig, range: LayerRange, borrowsTokEmbd = false): number {
-  const names = new Set<string>();
   const tied = range.end === config.nLayer && !gguf.tensors.has("output.weight");
-  if ((range.start === 0 && !borrowsTokEmbd) || tied) names.add("token_embd.weight");
-  if (range.end === config.nLayer && !tied) names.add("output.weight");
-  for (let il = range.start; il < range.end; il++) {
-    for (const m of ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]) names.add(`blk.${il}.${m}.weight`);
-  }
   let n = 0;
-  for (const name of names) n += gguf.tensors.get(name)?.nBytes ?? 0;
+  for (const t of gguf.tensors.values()) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    // a layer's matrices (its vectors — norms, biases — are not counted by the progress either)
+    if (m) n += Number(m[1]) >= range.start && Number(m[1]) < range.end && t.dims.length >= 2 ? t.nBytes : 0;
+  }
+  if ((range.start === 0 && !borrowsTokEmbd) || tied) n += gguf.tensors.get("token_embd.weight")?.nBytes ?? 0;
+  if (range.end === config.nLayer && !tied) n += gguf.tensors.get("output.weight")?.nBytes ?? 0;
   return n;
 }
 

@@ -53,6 +53,7 @@ export class Kernels {
   readonly generic: boolean;
   readonly fma: boolean;
   readonly relaxedDot: boolean;
+  private disposed = false;
 
   constructor(opts: KernelsOptions = {}) {
     this.threads = opts.threads ?? availableParallelism();
@@ -82,8 +83,6 @@ export class Kernels {
     this.disposed = true;
     this.mem.release();
   }
-
-  private disposed = false;
 
   private live(): void {
     if (this.disposed) throw new Error("kernels: used after dispose() (its memory belongs to another engine now)");

@@ -87,29 +87,24 @@ const POS_CHUNKS = Int32Array.from({ length: 32 }, (_, j) => ((j >> 2) << 4) + (
 const unpacked = new Float64Array(2);
 
 /**
- * Widens one GGUF block-of-32 row (types Q8_0/Q4_0/Q5_0/Q4_1/Q5_1) block b into q (32 bytes:
- * int8 for Q8_0, the unsigned quants for the others — Q4_0/Q5_0 without their offset 8/16), and
- * [d, m] into `unpacked`.
+ * Widens the GGUF block of 32 at src[o] (types Q4_0/Q5_0/Q4_1/Q5_1; Q8_0's quants are copied as they
+ * are, see packRows) into q (32 bytes: the unsigned quants — Q4_0/Q5_0 without their offset 8/16),
+ * and [d, m] into `unpacked`.
  */
-function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: number): void {
+function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array): void {
   switch (type) {
-    case GGMLType.Q8_0:
-      for (let j = 0; j < 32; j++) q[qo + j] = (src[o + 2 + j] << 24) >> 24;
-      unpacked[0] = f16(src, o);
-      unpacked[1] = 0;
-      return;
     case GGMLType.Q4_0:
       for (let j = 0; j < 16; j++) {
-        q[qo + j] = src[o + 2 + j] & 15;
-        q[qo + j + 16] = src[o + 2 + j] >> 4;
+        q[j] = src[o + 2 + j] & 15;
+        q[j + 16] = src[o + 2 + j] >> 4;
       }
       unpacked[0] = f16(src, o);
       unpacked[1] = 0;
       return;
     case GGMLType.Q4_1:
       for (let j = 0; j < 16; j++) {
-        q[qo + j] = src[o + 4 + j] & 15;
-        q[qo + j + 16] = src[o + 4 + j] >> 4;
+        q[j] = src[o + 4 + j] & 15;
+        q[j + 16] = src[o + 4 + j] >> 4;
       }
       unpacked[0] = f16(src, o);
       unpacked[1] = f16(src, o + 2);
@@ -120,8 +115,8 @@ function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array, qo: nu
       const qh = (src[o + 2 + h] | (src[o + 3 + h] << 8) | (src[o + 4 + h] << 16) | (src[o + 5 + h] << 24)) >>> 0;
       for (let j = 0; j < 16; j++) {
         const b = src[o + 6 + h + j];
-        q[qo + j] = (b & 15) | (((qh >>> j) << 4) & 0x10);
-        q[qo + j + 16] = (b >> 4) | ((qh >>> (j + 12)) & 0x10);
+        q[j] = (b & 15) | (((qh >>> j) << 4) & 0x10);
+        q[j + 16] = (b >> 4) | ((qh >>> (j + 12)) & 0x10);
       }
       unpacked[0] = f16(src, o);
       unpacked[1] = type === GGMLType.Q5_1 ? f16(src, o + 2) : 0;
@@ -214,7 +209,7 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
             f[(o >> 2) + k] = f16(src, so);
             continue;
           }
-          unpack32(type, src, so, tmp, 0);
+          unpack32(type, src, so, tmp);
           for (let j = 0; j < 32; j++) q[base + pos[j]] = tmp[j];
           f[(o >> 2) + k] = unpacked[0];
           if (hdr === 32) f[(o >> 2) + 4 + k] = unpacked[1];
@@ -299,7 +294,7 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
         const d = dv.getFloat32(o + 4 * k, true);
         const m = hdr === 32 ? dv.getFloat32(o + 16 + 4 * k, true) : 0;
         for (let j = 0; j < 32; j++) {
-          const qo = t.layout === "q8r" ? o + hdr + ((j >> 1) << 3) + 2 * k + (j & 1) : o + hdr + ((j >> 2) << 4) + 4 * k + (j & 3);
+          const qo = t.layout === "q8r" ? o + hdr + 2 * k + POS_PAIRS[j] : o + hdr + 4 * k + POS_CHUNKS[j];
           dst[b * 32 + j] = Math.fround(d * (dv.getInt8(qo) - off)) + m;
         }
       }

@@ -81,7 +81,9 @@ for (const [name, open] of [
     got.forEach((l, i) => assert.ok(bitEqual(l, expected[i]), `step ${i >> 1}, sequence ${i & 1}: logits differ`));
     if (!g.tensors.has("output.weight")) {
       // Tied: token_embd is held once, by the last part; the first part's lookups use that tensor.
-      const used = Engine.load(open(), { threads: 1, partWeightBytes: budget }).partUsedBytes; // before any forward: weights only
+      const fresh = Engine.load(open(), { threads: 1, partWeightBytes: budget });
+      const used = fresh.partUsedBytes; // before any forward: weights only
+      fresh.dispose();
       const layer0 = layerKernelBytes(g, 0);
       assert.ok(used[0] < 65536 + layer0 + 64 * 16, `first part: ${used[0]} bytes for a ${layer0}-byte layer (token_embd: ${bytesOf(g, "token_embd.weight")})`);
       assert.ok(used.at(-1)! > bytesOf(g, "token_embd.weight"), "the last part holds token_embd");
@@ -123,4 +125,23 @@ test("dispose() gives the kernel memory back: the next engine reuses it, dirty, 
   const c = Engine.load(open(), { threads: 1 }); // the same memory again, holding b's bytes
   run(c).forEach((l, i) => assert.ok(bitEqual(l, expected[i]), `step ${i >> 1}, sequence ${i & 1}`));
   c.dispose();
+});
+
+test("loadAsync: the progress counts every matrix loaded, ending at its total, over several memories", async () => {
+  for (const [open, budgetFor] of [
+    [() => synthGGUF("tiny-llama3", GGMLType.Q8_0), (g: GGUFFile) => layerKernelBytes(g, 0) + bytesOf(g, "token_embd.weight")], // tied: borrowed
+    [() => openGGUF(STORIES), () => 1e9], // untied, one memory
+  ] as const) {
+    const g = open();
+    const seen: Array<[number, number]> = [];
+    const e = await Engine.loadAsync(g, { threads: 1, partWeightBytes: budgetFor(g) }, (b, t) => seen.push([b, t]));
+    assert.equal(e.partRanges.length > 1, !g.tensors.has("output.weight"), "the tied model is split, the other not");
+    let matrices = 0;
+    for (const t of g.tensors.values()) if (t.dims.length >= 2) matrices += t.nBytes;
+    const [last, total] = seen.at(-1)!;
+    assert.equal(total, matrices, "the total is the matrices' bytes (token_embd once)");
+    assert.equal(last, total, "the bar ends full");
+    assert.ok(seen.every(([b], i) => i === 0 || b > seen[i - 1][0]), "it only moves forward");
+    e.dispose();
+  }
 });
