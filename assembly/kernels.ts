@@ -67,9 +67,11 @@ function q8i(v: f32): i32 {
 // Activation quantization
 
 /**
- * Q8_0 / Q8_1 activations: x f32 (nTok, n) → q i16 (nTok, n), d f32 (nTok, n/32) = fp16(amax/127),
- * and when s != 0 the Q8_1 block sums s = fp16(f32(amax/127) · Σq) (f32, nTok × n/32).
- * quantize_q8i: the same quants as int8, and s as pairs [f32 fp16(d·Σq), i32 Σq] (nTok × n/32 × 8 bytes).
+ * Q8_0 activations: x f32 (nTok, n) → q i16 (nTok, n), d f32 (nTok, n/32) = fp16(amax/127), and
+ * s u8 (nTok, 2n): per token the magnitudes |q| (n bytes) then the sign masks q < 0 ? 0xff : 0 (n
+ * bytes), mm_q8r's relaxed one-token operands.
+ * quantize_q8i: the same quants as int8, and s as pairs [f32 fp16(d·Σq), i32 Σq] (nTok × n/32 × 8
+ * bytes: the Q8_1 block sums).
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -99,10 +101,14 @@ function quantizeQ8(I8: bool, x: usize, n: i32, nTok: i32, q: usize, d: usize, s
         sum = i32x4.add(sum, i32x4.add(i32x4.add(v0, v1), i32x4.add(v2, v3)));
         const w01 = i16x8.narrow_i32x4_s(v0, v1);
         const w23 = i16x8.narrow_i32x4_s(v2, v3);
-        if (I8) v128.store(qp + j, i8x16.narrow_i16x8_s(w01, w23));
+        const q8 = i8x16.narrow_i16x8_s(w01, w23);
+        if (I8) v128.store(qp + j, q8);
         else {
           v128.store(qp + (j << 1), w01);
           v128.store(qp + (j << 1), w23, 16);
+          const sp = s + <usize>(2 * t * n + b * 32 + j);
+          v128.store(sp, i8x16.abs(q8));
+          v128.store(sp + <usize>n, i8x16.lt_s(q8, i8x16.splat(0)));
         }
       }
       store<f32>(d + (<usize>(t * nb + b) << 2), f16round(dr));
@@ -110,7 +116,7 @@ function quantizeQ8(I8: bool, x: usize, n: i32, nTok: i32, q: usize, d: usize, s
       if (I8) {
         store<f32>(s + (<usize>(t * nb + b) << 3), f16round(dr * <f32>isum));
         store<i32>(s + (<usize>(t * nb + b) << 3), isum, 4);
-      } else if (s != 0) store<f32>(s + (<usize>(t * nb + b) << 2), f16round(dr * <f32>isum));
+      }
     }
   }
 }
@@ -134,14 +140,19 @@ function quantizeQ8Generic(I8: bool, x: usize, n: i32, nTok: i32, q: usize, d: u
       for (let j = 0; j < 32; j++) {
         const v = q8i(load<f32>(xp + (j << 2)) * id);
         if (I8) store<i8>(qp + j, <i8>v);
-        else store<i16>(qp + (j << 1), <i16>v);
+        else {
+          store<i16>(qp + (j << 1), <i16>v);
+          const sp = s + <usize>(2 * t * n + b * 32 + j);
+          store<u8>(sp, <u8>abs<i32>(v));
+          store<u8>(sp + <usize>n, v < 0 ? 0xff : 0);
+        }
         sum += v;
       }
       store<f32>(d + (<usize>(t * nb + b) << 2), f16round(dr));
       if (I8) {
         store<f32>(s + (<usize>(t * nb + b) << 3), f16round(dr * <f32>sum));
         store<i32>(s + (<usize>(t * nb + b) << 3), sum, 4);
-      } else if (s != 0) store<f32>(s + (<usize>(t * nb + b) << 2), f16round(dr * <f32>sum));
+      }
     }
   }
 }
@@ -238,81 +249,158 @@ function hsum(v: v128): i32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Q8R: Q8_0, 4-row interleaved int8 blocks against i16 activations (quantize_q8). Group g = rows
-// 4g..4g+3; block b of the group, 144 bytes: f32 d[4], then the 4 rows' 32 int8 quants interleaved
-// by column pairs (byte 16 + 8·(j >> 1) + 2·k + (j & 1) holds row k's column j). (Q8_0's quants are
-// signed 8-bit, so the 7-bit relaxed dot of the other formats does not apply.)
+// Q8R: Q8_0, 4-row interleaved int8 blocks. Group g = rows 4g..4g+3; block b of the group, 144
+// bytes: f32 d[4], then the 4 rows' 32 int8 quants interleaved by chunks of 4 columns (byte
+// 16 + 16·(j >> 2) + 4·k + (j & 3) holds row k's column j), so one 16-byte load holds columns
+// c..c+3 of the 4 rows and a dot product against those 4 activations gives the 4 rows' sums.
 //
-// Token tiling: a tile of 4, 2 or 1 tokens goes through the weights together, so each weight
-// block is loaded and widened once per tile, not once per token. Each output is still the same
-// sequence of operations, block after block (acc = acc + (d_w·d_x)·isum in f64), so an output's
-// bits never depend on the tile it was computed in: a batch of sequences gives exactly the logits
-// of each sequence alone.
+// Activations (quantize_q8): i16 quants q, and per token row of 2·n bytes the int8 magnitudes |q|
+// then the sign masks (q < 0 ? -1 : 0).
+//  - One token (decode, the hot path), relaxed: |q| is a 7-bit unsigned operand, so
+//    i16x8.relaxed_dot_i8x16_i7x16_s(w ⊙ sign(q), |q|) (one pmaddubsw on x86) gives exact pair
+//    sums, widened by one pmaddwd against ones: 8 µops per 16 weights against 11 for the i16 path.
+//    w ⊙ sign(q) = (w ^ m) − m overflows only for w = −128, which ggml's quantizer never writes;
+//    a tensor holding one is packed with kernel mm_q8r_x (layout.ts).
+//  - Token tiles (prefill, batches) and the `_x` variant: the weights widened to i16 once per tile,
+//    i32x4.dot_i16x8_s against the token's 4 activations (c..c+3, splatted to both halves).
+// Every output is the same sequence of operations whatever the path or tile: the exact integer sum
+// of a block, then acc = acc + (d_w·d_x)·isum in f64 (exact products), block after block — so a
+// batch of sequences gives exactly the logits of each sequence alone.
+//
+// (V8 schedules a fully unrolled token tile token after token and spills the widened weights; a
+// loop over chunk pairs keeps each chunk's weights in registers while every token uses them.)
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function dotW(w0: v128, w1: v128, w2: v128, w3: v128, x: usize): v128 {
-  // 32 widened int8 weights (four i16x8) · 32 i16 activations at x → i32x4 partial sums
-  let s = i32x4.dot_i16x8_s(w0, v128.load(x));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(w1, v128.load(x, 16)));
-  s = i32x4.add(s, i32x4.dot_i16x8_s(w2, v128.load(x, 32)));
-  return i32x4.add(s, i32x4.dot_i16x8_s(w3, v128.load(x, 48)));
+function q8Acc(acc: v128, dw: v128, dx: f32, isum: v128, hi: bool): v128 {
+  // acc (f64x2, rows 0-1 or 2-3; dw their f64 scales) + (d_w·d_x)·isum: the products are exact in f64
+  const s = f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(isum, isum, 2, 3, 0, 1) : isum);
+  return f64x2.add(acc, f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>dx)), s));
 }
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function pairFold(a: v128, b: v128): v128 {
-  // [a0+a2, b0+b2, a1+a3, b1+b3]
-  return i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+function dwLo(dw: v128): v128 {
+  return f64x2.promote_low_f32x4(dw);
 }
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function quadFold(p: v128, q: v128): v128 {
-  // pairFold(s0, s1), pairFold(s2, s3) → [Σs0, Σs1, Σs2, Σs3]
-  return i32x4.add(v128.shuffle<i32>(p, q, 0, 1, 4, 5), v128.shuffle<i32>(p, q, 2, 3, 6, 7));
+function dwHi(dw: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
 }
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q8rAcc(acc: v128, dw: v128, sums: v128, dx: usize, hi: bool): v128 {
-  // acc (f64x2, rows 0-1 or 2-3) += (d_w·d_x)·isum: the products are exact in f64
-  const s = f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(sums, sums, 2, 3, 0, 1) : sums);
-  return f64x2.add(acc, f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>load<f32>(dx))), s));
+function q8aChunk(s: v128, w: v128, a: v128, m: v128, ones: v128): v128 {
+  // s + the 4 rows' sums over 4 columns: w (16 int8 weights), a = |q| and m = sign masks splatted
+  return i32x4.add(s, i32x4.dot_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(i8x16.sub(v128.xor(w, m), m), a), ones));
 }
 
+/** One group of 4 rows · one token (relaxed int8 path) → its 4 outputs at y. */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function storeY4(p: usize, a01: v128, a23: v128): void {
-  const lo = f32x4.demote_f64x2_zero(a01);
-  const hi = f32x4.demote_f64x2_zero(a23);
-  v128.store(p, v128.shuffle<i32>(lo, hi, 0, 1, 4, 5));
-}
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function q8rChunk(w: usize, x: usize, s: v128): v128 {
-  // 16 quant bytes at w (columns c..c+3 of the 4 rows, by pairs) · the token's i16 activations
-  // c, c+1 and c+2, c+3 at x, each pair splatted to the 4 lanes → s + the 4 rows' partial sums
-  // (the widening is shared by the tile's tokens after inlining: V8 reuses the loaded vector)
-  const v = v128.load(w);
-  const lo = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(v), v128.load32_splat(x));
-  return i32x4.add(s, i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(v), v128.load32_splat(x, 4))));
+function q8rOne(wg: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128, y: usize): void {
+  let al = f64x2.splat(0);
+  let ah = al;
+  for (let b = 0; b < nb; b++) {
+    const wp = wg + <usize>b * 144;
+    const a = xa + (<usize>b << 5);
+    const m = xm + (<usize>b << 5);
+    // 8 chunks, unrolled with immediate offsets (an address add per load costs as much as the work)
+    let s = q8aChunk(i32x4.splat(0), v128.load(wp, 16), v128.load32_splat(a), v128.load32_splat(m), ones);
+    s = q8aChunk(s, v128.load(wp, 32), v128.load32_splat(a, 4), v128.load32_splat(m, 4), ones);
+    s = q8aChunk(s, v128.load(wp, 48), v128.load32_splat(a, 8), v128.load32_splat(m, 8), ones);
+    s = q8aChunk(s, v128.load(wp, 64), v128.load32_splat(a, 12), v128.load32_splat(m, 12), ones);
+    s = q8aChunk(s, v128.load(wp, 80), v128.load32_splat(a, 16), v128.load32_splat(m, 16), ones);
+    s = q8aChunk(s, v128.load(wp, 96), v128.load32_splat(a, 20), v128.load32_splat(m, 20), ones);
+    s = q8aChunk(s, v128.load(wp, 112), v128.load32_splat(a, 24), v128.load32_splat(m, 24), ones);
+    s = q8aChunk(s, v128.load(wp, 128), v128.load32_splat(a, 28), v128.load32_splat(m, 28), ones);
+    const dw = v128.load(wp);
+    const dx = load<f32>(xd + (<usize>b << 2));
+    al = q8Acc(al, dwLo(dw), dx, s, false);
+    ah = q8Acc(ah, dwHi(dw), dx, s, true);
+  }
+  storeY4(y, al, ah);
 }
 
 /**
- * One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4; a constant after inlining). The 128
- * quant bytes of a group-block are column pairs of the 4 rows: 16 bytes = [r0 (c, c+1), r1 (c, c+1),
- * r2, r3, r0 (c+2, c+3), r1, r2, r3]; widened to i16, one i32x4.dot_i16x8_s against the token's
- * activation pair (c, c+1) splatted to 4 lanes gives the 4 rows' partial sums in the 4 lanes, so
- * no horizontal folding is needed, and few registers: the weights of a chunk, one i32x4 per token.
+ * Two adjacent groups (rows 4g..4g+7, group-blocks gb bytes apart) · one token: q8rOne's operations
+ * for each, sharing the activation loads.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8rTwo(wg: usize, gb: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128, y: usize): void {
+  let al = f64x2.splat(0);
+  let ah = al;
+  let bl = al;
+  let bh = al;
+  for (let b = 0; b < nb; b++) {
+    const wp = wg + <usize>b * 144;
+    const wq = wp + gb;
+    const a = xa + (<usize>b << 5);
+    const m = xm + (<usize>b << 5);
+    let av = v128.load32_splat(a);
+    let mv = v128.load32_splat(m);
+    let s = q8aChunk(i32x4.splat(0), v128.load(wp, 16), av, mv, ones);
+    let t = q8aChunk(i32x4.splat(0), v128.load(wq, 16), av, mv, ones);
+    av = v128.load32_splat(a, 4);
+    mv = v128.load32_splat(m, 4);
+    s = q8aChunk(s, v128.load(wp, 32), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 32), av, mv, ones);
+    av = v128.load32_splat(a, 8);
+    mv = v128.load32_splat(m, 8);
+    s = q8aChunk(s, v128.load(wp, 48), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 48), av, mv, ones);
+    av = v128.load32_splat(a, 12);
+    mv = v128.load32_splat(m, 12);
+    s = q8aChunk(s, v128.load(wp, 64), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 64), av, mv, ones);
+    av = v128.load32_splat(a, 16);
+    mv = v128.load32_splat(m, 16);
+    s = q8aChunk(s, v128.load(wp, 80), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 80), av, mv, ones);
+    av = v128.load32_splat(a, 20);
+    mv = v128.load32_splat(m, 20);
+    s = q8aChunk(s, v128.load(wp, 96), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 96), av, mv, ones);
+    av = v128.load32_splat(a, 24);
+    mv = v128.load32_splat(m, 24);
+    s = q8aChunk(s, v128.load(wp, 112), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 112), av, mv, ones);
+    av = v128.load32_splat(a, 28);
+    mv = v128.load32_splat(m, 28);
+    s = q8aChunk(s, v128.load(wp, 128), av, mv, ones);
+    t = q8aChunk(t, v128.load(wq, 128), av, mv, ones);
+    const dx = load<f32>(xd + (<usize>b << 2));
+    const dw = v128.load(wp);
+    al = q8Acc(al, dwLo(dw), dx, s, false);
+    ah = q8Acc(ah, dwHi(dw), dx, s, true);
+    const dv = v128.load(wq);
+    bl = q8Acc(bl, dwLo(dv), dx, t, false);
+    bh = q8Acc(bh, dwHi(dv), dx, t, true);
+  }
+  storeY4(y, al, ah);
+  storeY4(y + 16, bl, bh);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8Fold(l: v128, h: v128): v128 {
+  // l = [r0 (c, c+1), r0 (c+2, c+3), r1 .., r1 ..], h the same for r2, r3 → [Σr0, Σr1, Σr2, Σr3]
+  return i32x4.add(v128.shuffle<i32>(l, h, 0, 2, 4, 6), v128.shuffle<i32>(l, h, 1, 3, 5, 7));
+}
+
+/**
+ * One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4; a constant after inlining), i16 path:
+ * each 16-byte chunk widened once (low half rows 0-1, high half rows 2-3) and dotted with each
+ * token's 4 activations splatted to both halves.
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
   const xr = <usize>nCols << 1; // bytes per token of xq
   const dr = <usize>nb << 2; // bytes per token of xd
-  const x0 = xq + <usize>t0 * xr;
   const d0 = xd + <usize>t0 * dr;
   let a0l = f64x2.splat(0); // token t0, rows 0-1
   let a0h = a0l; // token t0, rows 2-3
@@ -324,76 +412,79 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
   let a3h = a0l;
   for (let b = 0; b < nb; b++) {
     const wp = wg + <usize>b * 144;
-    const xp = x0 + (<usize>b << 6);
-    let s0 = i32x4.splat(0);
-    let s1 = s0;
-    let s2 = s0;
-    let s3 = s0;
-    // 8 chunks of 4 columns, unrolled (a loop costs more than the work at T = 1)
-    s0 = q8rChunk(wp + 16, xp, s0);
-    if (T > 1) s1 = q8rChunk(wp + 16, xp + xr, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 16, xp + 2 * xr, s2);
-      s3 = q8rChunk(wp + 16, xp + 3 * xr, s3);
+    let x = xq + <usize>t0 * xr + (<usize>b << 6);
+    let l0 = i32x4.splat(0);
+    let h0 = l0;
+    let l1 = l0;
+    let h1 = l0;
+    let l2 = l0;
+    let h2 = l0;
+    let l3 = l0;
+    let h3 = l0;
+    for (let q = wp + 16; q < wp + 144; q += 32) {
+      const v = v128.load(q);
+      let wl = i16x8.extend_low_i8x16_s(v);
+      let wh = i16x8.extend_high_i8x16_s(v);
+      let xv = v128.load64_splat(x);
+      l0 = i32x4.add(l0, i32x4.dot_i16x8_s(wl, xv));
+      h0 = i32x4.add(h0, i32x4.dot_i16x8_s(wh, xv));
+      if (T > 1) {
+        xv = v128.load64_splat(x + xr);
+        l1 = i32x4.add(l1, i32x4.dot_i16x8_s(wl, xv));
+        h1 = i32x4.add(h1, i32x4.dot_i16x8_s(wh, xv));
+      }
+      if (T > 2) {
+        xv = v128.load64_splat(x + 2 * xr);
+        l2 = i32x4.add(l2, i32x4.dot_i16x8_s(wl, xv));
+        h2 = i32x4.add(h2, i32x4.dot_i16x8_s(wh, xv));
+        xv = v128.load64_splat(x + 3 * xr);
+        l3 = i32x4.add(l3, i32x4.dot_i16x8_s(wl, xv));
+        h3 = i32x4.add(h3, i32x4.dot_i16x8_s(wh, xv));
+      }
+      const v2 = v128.load(q, 16);
+      wl = i16x8.extend_low_i8x16_s(v2);
+      wh = i16x8.extend_high_i8x16_s(v2);
+      xv = v128.load64_splat(x, 8);
+      l0 = i32x4.add(l0, i32x4.dot_i16x8_s(wl, xv));
+      h0 = i32x4.add(h0, i32x4.dot_i16x8_s(wh, xv));
+      if (T > 1) {
+        xv = v128.load64_splat(x + xr, 8);
+        l1 = i32x4.add(l1, i32x4.dot_i16x8_s(wl, xv));
+        h1 = i32x4.add(h1, i32x4.dot_i16x8_s(wh, xv));
+      }
+      if (T > 2) {
+        xv = v128.load64_splat(x + 2 * xr, 8);
+        l2 = i32x4.add(l2, i32x4.dot_i16x8_s(wl, xv));
+        h2 = i32x4.add(h2, i32x4.dot_i16x8_s(wh, xv));
+        xv = v128.load64_splat(x + 3 * xr, 8);
+        l3 = i32x4.add(l3, i32x4.dot_i16x8_s(wl, xv));
+        h3 = i32x4.add(h3, i32x4.dot_i16x8_s(wh, xv));
+      }
+      x += 16;
     }
-    s0 = q8rChunk(wp + 32, xp + 8, s0);
-    if (T > 1) s1 = q8rChunk(wp + 32, xp + xr + 8, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 32, xp + 2 * xr + 8, s2);
-      s3 = q8rChunk(wp + 32, xp + 3 * xr + 8, s3);
-    }
-    s0 = q8rChunk(wp + 48, xp + 16, s0);
-    if (T > 1) s1 = q8rChunk(wp + 48, xp + xr + 16, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 48, xp + 2 * xr + 16, s2);
-      s3 = q8rChunk(wp + 48, xp + 3 * xr + 16, s3);
-    }
-    s0 = q8rChunk(wp + 64, xp + 24, s0);
-    if (T > 1) s1 = q8rChunk(wp + 64, xp + xr + 24, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 64, xp + 2 * xr + 24, s2);
-      s3 = q8rChunk(wp + 64, xp + 3 * xr + 24, s3);
-    }
-    s0 = q8rChunk(wp + 80, xp + 32, s0);
-    if (T > 1) s1 = q8rChunk(wp + 80, xp + xr + 32, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 80, xp + 2 * xr + 32, s2);
-      s3 = q8rChunk(wp + 80, xp + 3 * xr + 32, s3);
-    }
-    s0 = q8rChunk(wp + 96, xp + 40, s0);
-    if (T > 1) s1 = q8rChunk(wp + 96, xp + xr + 40, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 96, xp + 2 * xr + 40, s2);
-      s3 = q8rChunk(wp + 96, xp + 3 * xr + 40, s3);
-    }
-    s0 = q8rChunk(wp + 112, xp + 48, s0);
-    if (T > 1) s1 = q8rChunk(wp + 112, xp + xr + 48, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 112, xp + 2 * xr + 48, s2);
-      s3 = q8rChunk(wp + 112, xp + 3 * xr + 48, s3);
-    }
-    s0 = q8rChunk(wp + 128, xp + 56, s0);
-    if (T > 1) s1 = q8rChunk(wp + 128, xp + xr + 56, s1);
-    if (T > 2) {
-      s2 = q8rChunk(wp + 128, xp + 2 * xr + 56, s2);
-      s3 = q8rChunk(wp + 128, xp + 3 * xr + 56, s3);
-    }
-    // the block's contribution to each token's 4 outputs
     const dw = v128.load(wp);
-    const dwl = f64x2.promote_low_f32x4(dw);
-    const dwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
-    const bo = <usize>b << 2;
-    a0l = q8rAcc(a0l, dwl, s0, d0 + bo, false);
-    a0h = q8rAcc(a0h, dwh, s0, d0 + bo, true);
+    const dwl = dwLo(dw);
+    const dwh = dwHi(dw);
+    const dp = d0 + (<usize>b << 2);
+    let s = q8Fold(l0, h0);
+    let dx = load<f32>(dp);
+    a0l = q8Acc(a0l, dwl, dx, s, false);
+    a0h = q8Acc(a0h, dwh, dx, s, true);
     if (T > 1) {
-      a1l = q8rAcc(a1l, dwl, s1, d0 + dr + bo, false);
-      a1h = q8rAcc(a1h, dwh, s1, d0 + dr + bo, true);
+      s = q8Fold(l1, h1);
+      dx = load<f32>(dp + dr);
+      a1l = q8Acc(a1l, dwl, dx, s, false);
+      a1h = q8Acc(a1h, dwh, dx, s, true);
     }
     if (T > 2) {
-      a2l = q8rAcc(a2l, dwl, s2, d0 + 2 * dr + bo, false);
-      a2h = q8rAcc(a2h, dwh, s2, d0 + 2 * dr + bo, true);
-      a3l = q8rAcc(a3l, dwl, s3, d0 + 3 * dr + bo, false);
-      a3h = q8rAcc(a3h, dwh, s3, d0 + 3 * dr + bo, true);
+      s = q8Fold(l2, h2);
+      dx = load<f32>(dp + 2 * dr);
+      a2l = q8Acc(a2l, dwl, dx, s, false);
+      a2h = q8Acc(a2h, dwh, dx, s, true);
+      s = q8Fold(l3, h3);
+      dx = load<f32>(dp + 3 * dr);
+      a3l = q8Acc(a3l, dwl, dx, s, false);
+      a3h = q8Acc(a3h, dwh, dx, s, true);
     }
   }
   const yp = y + (<usize>(t0 * ys + g * 4) << 2);
@@ -406,10 +497,20 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
   }
 }
 
-export function mm_q8r(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, _xs: usize, nTok: i32, y: usize, ys: i32): void {
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ8R(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nb = nCols >> 5;
   const gb = <usize>nb * 144;
-  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+  // pmaddwd's all-ones operand, from a runtime value: V8 would rematerialize a constant at every use
+  const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
+  let g = r0 >> 2;
+  const g1 = (r1 + 3) >> 2;
+  if (R && nTok == 1) {
+    // decode: two groups at a time
+    for (; g + 2 <= g1; g += 2) q8rTwo(w + <usize>g * gb, gb, nb, xs, xs + <usize>nCols, xd, ones, y + (<usize>(g * 4) << 2));
+  }
+  for (; g < g1; g++) {
     const wg = w + <usize>g * gb;
     let t = 0;
     for (; t + 4 <= nTok; t += 4) q8rTile(4, wg, nb, xq, xd, nCols, t, y, ys, g);
@@ -417,10 +518,24 @@ export function mm_q8r(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: us
       q8rTile(2, wg, nb, xq, xd, nCols, t, y, ys, g);
       t += 2;
     }
-    if (t < nTok) q8rTile(1, wg, nb, xq, xd, nCols, t, y, ys, g);
+    if (t < nTok) {
+      if (R) {
+        const xa = xs + <usize>t * (<usize>nCols << 1);
+        q8rOne(wg, nb, xa, xa + <usize>nCols, xd + <usize>t * (<usize>nb << 2), ones, y + (<usize>(t * ys + g * 4) << 2));
+      } else q8rTile(1, wg, nb, xq, xd, nCols, t, y, ys, g);
+    }
   }
 }
 
+export function mm_q8r(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8R(true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+/** mm_q8r without relaxed SIMD (and for tensors holding the quant −128). */
+export function mm_q8r_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8R(false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+
+/** mm_q8r's scalar twin. */
 export function mm_q8r_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, _xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nb = nCols >> 5;
   const gb = <usize>nb * 144;
@@ -432,7 +547,7 @@ export function mm_q8r_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
           const wp = w + <usize>g * gb + <usize>b * 144;
           const xp = xq + (<usize>(t * nCols + b * 32) << 1);
           let isum = 0;
-          for (let j = 0; j < 32; j++) isum += <i32>load<i8>(wp + 16 + ((j >> 1) << 3) + 2 * k + (j & 1)) * <i32>load<i16>(xp + (j << 1));
+          for (let j = 0; j < 32; j++) isum += <i32>load<i8>(wp + 16 + ((j >> 2) << 4) + 4 * k + (j & 3)) * <i32>load<i16>(xp + (j << 1));
           acc += (<f64>load<f32>(wp + 4 * k) * <f64>load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f64>isum;
         }
         store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), <f32>acc);
@@ -440,6 +555,15 @@ export function mm_q8r_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
     }
   }
 }
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function storeY4(p: usize, a01: v128, a23: v128): void {
+  const lo = f32x4.demote_f64x2_zero(a01);
+  const hi = f32x4.demote_f64x2_zero(a23);
+  v128.store(p, v128.shuffle<i32>(lo, hi, 0, 1, 4, 5));
+}
+
 
 // Q8U / Q8R1: Q4_0 / Q5_0 (Q8U: 144 bytes per group-block, f32 d[4], 4×32 quants stored unsigned,
 // 0..15 / 0..31, x = d·(q − off), off = 8 / 16) and Q4_1 / Q5_1 (Q8R1: 160 bytes, f32 d[4], f32 m[4],

@@ -45,7 +45,7 @@ export interface KernelsOptions {
 }
 
 /** Kernels with a variant (`_x`) that avoids relaxed_dot_i8x16_i7x16_s. */
-const RELAXED_DOT_KERNELS = new Set(["mm_q40", "mm_q50", "mm_q8r1", "mm_q4k", "mm_k8", "mm_k6"]);
+const RELAXED_DOT_KERNELS = new Set(["mm_q8r", "mm_q40", "mm_q50", "mm_q8r1", "mm_q4k", "mm_k8", "mm_k6"]);
 
 export class Kernels {
   readonly mem: KernelMemory;
@@ -106,7 +106,8 @@ export class Kernels {
     const xq = mem.scratchPtr(`${slot}.${kind}.q`, kind === "q8" ? n * 2 : n); // i16 (q8) or int8 (q8i, q8k) quants
     if (kind === "q8" || kind === "q8i") {
       const xd = mem.scratchPtr(`${slot}.${kind}.d`, (n / 32) * 4);
-      const xs = mem.scratchPtr(`${slot}.${kind}.s`, (n / 32) * (kind === "q8" ? 4 : 8));
+      // q8: magnitudes and sign masks (2 bytes per value); q8i: [Q8_1 block sum, Σq] per 32
+      const xs = mem.scratchPtr(`${slot}.${kind}.s`, kind === "q8" ? n * 2 : (n / 32) * 8);
       const f = kind === "q8" ? (this.generic ? e.quantize_q8_generic : e.quantize_q8) : this.generic ? e.quantize_q8i_generic : e.quantize_q8i;
       f(xf, width, nTok, xq, xd, xs);
       return { kind, nTok, width, xq, xd, xs };
@@ -158,7 +159,7 @@ export class Kernels {
     const mem = this.mem;
     const ys = W.nRowsPadded;
     const yp = mem.scratchPtr("y", a.nTok * ys * 4);
-    const name = this.generic ? `${W.kernel}_generic` : !this.relaxedDot && RELAXED_DOT_KERNELS.has(W.kernel) ? `${W.kernel}_x` : W.kernel;
+    const name = this.generic ? `${W.kernel}_generic` : (!this.relaxedDot || W.exactDot) && RELAXED_DOT_KERNELS.has(W.kernel) ? `${W.kernel}_x` : W.kernel;
     const k = KERNEL_NAMES.indexOf(name);
     runParallel(mem, k, W.nRows, this.threads, [W.ptr, W.nCols, 0, W.nRows, a.xq, a.xd, a.xs, a.nTok, yp, ys]);
     const f = mem.f32;

@@ -1,9 +1,11 @@
 // Weight layouts in kernel memory, and packing a GGUF tensor's bytes into them at load time.
 //
 //   q8r   Q8_0 — rows interleaved 4 at a time (a group); per group and 32-column block, 144 bytes:
-//         f32 d[4] then the 4 rows' 32 int8 quants interleaved by column pairs (byte
-//         16 + 8·(j >> 1) + 2·k + (j & 1): row k, column j), so that one i16 dot product against an
-//         activation pair covers the 4 rows. Each thread streams one contiguous range of groups.
+//         f32 d[4] then the 4 rows' 32 int8 quants interleaved by chunks of 4 columns (byte
+//         16 + 16·(j >> 2) + 4·k + (j & 3): row k, column j), so that one 16-byte load and one dot
+//         product against 4 activations cover the 4 rows. Each thread streams one contiguous range
+//         of groups. A tensor holding the quant −128 (never written by ggml's quantizer) runs the
+//         kernel variant mm_q8r_x (KTensor.exactDot), whose i16 path has no sign flip to overflow.
 //   q8u   Q4_0, Q5_0 — 144 bytes per group and block: f32 d[4], then the quants stored unsigned
 //         (0..15 / 0..31; the kernels take the offset 8 / 16 off in integers), the 4 rows
 //         interleaved by chunks of 4 columns (byte 16 + 16·(j >> 2) + 4·k + (j & 3): row k,
@@ -42,6 +44,8 @@ export interface KTensor {
   nRows: number;
   /** nRows rounded up to a multiple of 4. */
   nRowsPadded: number;
+  /** Run the kernel's `_x` variant even where relaxed SIMD is exact (a Q8_0 tensor holding −128). */
+  exactDot?: boolean;
 }
 
 interface LayoutInfo {
@@ -80,8 +84,7 @@ export function kernelSupports(type: number): boolean {
 
 const f16 = (b: Uint8Array, o: number): number => FP16_TO_F32[b[o] | (b[o + 1] << 8)];
 
-/** Byte offsets of column j within a q8r group-block row (column pairs) and a q8u/q8r1 one (chunks of 4). */
-const POS_PAIRS = Int32Array.from({ length: 32 }, (_, j) => ((j >> 1) << 3) + (j & 1));
+/** Byte offsets of column j within a q8r/q8u/q8r1 group-block row (chunks of 4 columns). */
 const POS_CHUNKS = Int32Array.from({ length: 32 }, (_, j) => ((j >> 2) << 4) + (j & 3));
 /** unpack32's [d, m] (no array allocated per block). */
 const unpacked = new Float64Array(2);
@@ -172,18 +175,24 @@ export function packTensorRows(mem: KernelMemory, type: number, nCols: number, n
   }
   const step = Math.max(4, Math.floor(PACK_CHUNK_BYTES / rowBytes) & ~3);
   if (chunk.length < Math.min(nRows, step) * rowBytes) chunk = new Uint8Array(Math.min(nRows, step) * rowBytes);
+  let minQuant = false;
   for (let r0 = 0; r0 < nRows; r0 += step) {
     const n = Math.min(step, nRows - r0);
     read(r0, n, chunk);
-    packRows(info, type, nCols, out, r0, n, rowBytes, chunk);
+    if (packRows(info, type, nCols, out, r0, n, rowBytes, chunk)) minQuant = true;
   }
+  if (minQuant) t.exactDot = true;
   return t;
 }
 
-/** Repacks GGUF rows [r0, r0 + n) (src holds them from row r0 on) into the packed tensor `out`. */
-function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array, r0: number, count: number, rowBytes: number, src: Uint8Array): void {
+/**
+ * Repacks GGUF rows [r0, r0 + n) (src holds them from row r0 on) into the packed tensor `out`;
+ * true when a Q8_0 quant was −128.
+ */
+function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array, r0: number, count: number, rowBytes: number, src: Uint8Array): boolean {
   const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const r1 = r0 + count;
+  let minQuant = false;
   switch (info.layout) {
     case "q8r": case "q8u": case "q8r1": {
       const nb = nCols / 32;
@@ -192,20 +201,23 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
       const gbb = hdr + 128; // bytes per group-block
       const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
       const f = new Float32Array(out.buffer, out.byteOffset, out.byteLength >> 2); // out is 64-byte aligned
-      const pos = info.layout === "q8r" ? POS_PAIRS : POS_CHUNKS;
+      const pos = POS_CHUNKS;
       const tmp = new Int8Array(32);
       const q8 = type === GGMLType.Q8_0;
       for (let r = r0; r < r1; r++) {
         const g = r >> 2;
         const k = r & 3;
-        const kq = info.layout === "q8r" ? 2 * k : 4 * k;
+        const kq = 4 * k;
         for (let b = 0; b < nb; b++) {
           const o = (g * nb + b) * gbb;
           const so = (r - r0) * rowBytes + b * bb;
           const base = o + hdr + kq;
           if (q8) {
             // Q8_0: the quants as they are (an Int8Array store wraps the byte to its signed value)
-            for (let j = 0; j < 32; j++) q[base + pos[j]] = src[so + 2 + j];
+            for (let j = 0; j < 32; j++) {
+              q[base + pos[j]] = src[so + 2 + j];
+              if (src[so + 2 + j] === 0x80) minQuant = true;
+            }
             f[(o >> 2) + k] = f16(src, so);
             continue;
           }
@@ -269,6 +281,7 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
     default:
       throw new Error(`packRows: layout ${info.layout} is copied as it is`);
   }
+  return minQuant;
 }
 
 /** Decodes row `row` of a packed tensor into dst[0..nCols) (embedding lookups). */
@@ -294,7 +307,7 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
         const d = dv.getFloat32(o + 4 * k, true);
         const m = hdr === 32 ? dv.getFloat32(o + 16 + 4 * k, true) : 0;
         for (let j = 0; j < 32; j++) {
-          const qo = t.layout === "q8r" ? o + hdr + 2 * k + POS_PAIRS[j] : o + hdr + 4 * k + POS_CHUNKS[j];
+          const qo = o + hdr + 4 * k + POS_CHUNKS[j];
           dst[b * 32 + j] = Math.fround(d * (dv.getInt8(qo) - off)) + m;
         }
       }

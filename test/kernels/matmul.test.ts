@@ -96,3 +96,28 @@ for (const [name, blk, bound] of TYPES) {
     }
   });
 }
+
+test("matmul Q8_0: a tensor holding the quant −128 runs the exact variant, with the scalar twin's bits", () => {
+  // ggml's quantizer never writes −128, but a file may hold it: the relaxed decode path would
+  // flip its sign past int8 (w ⊙ sign(x)), so such a tensor is marked exactDot at packing
+  const r = rng(128);
+  const nCols = 96;
+  const nRows = 12;
+  const bytes = quantize(GGMLType.Q8_0, new Float32Array(nCols * nRows).map(() => r() * 2 - 1));
+  bytes[34 * 5 + 2 + 7] = 0x80; // row 1, block 2, column 7
+  const x = new Float32Array(nCols).map(() => r() * 2 - 1);
+  const ys: Float32Array[] = [];
+  for (const k of [new Kernels({ threads: 1 }), new Kernels({ threads: 1, generic: true })]) {
+    const W = k.pack(GGMLType.Q8_0, nCols, nRows, bytes);
+    assert.equal(W.exactDot, true);
+    const y = new Float32Array(nRows);
+    k.matmul(W, k.input(x, 1, nCols, W.act, "x"), y);
+    ys.push(y);
+  }
+  assert.deepEqual(ys[0], ys[1]);
+  const wd = dequantize(GGMLType.Q8_0, bytes, nCols * nRows);
+  let s = 0;
+  for (let i = 0; i < nCols; i++) s += wd[nCols + i] * x[i];
+  assert.ok(Math.abs(ys[0][1] - s) < 0.02 * (1 + Math.abs(s)), `row 1: ${ys[0][1]} vs ${s}`);
+  assert.equal(new Kernels({ threads: 1 }).pack(GGMLType.Q8_0, nCols, nRows, quantize(GGMLType.Q8_0, new Float32Array(nCols * nRows).fill(0.5))).exactDot, undefined);
+});
