@@ -268,7 +268,9 @@ function hsum(v: v128): i32 {
 // batch of sequences gives exactly the logits of each sequence alone.
 //
 // (V8 schedules a fully unrolled token tile token after token and spills the widened weights; a
-// loop over chunk pairs keeps each chunk's weights in registers while every token uses them.)
+// loop over chunk pairs keeps each chunk's weights in registers while every token uses them.
+// Decoding two row groups at a time, sharing the activation loads, was slower from L3: the two
+// streams a group apart defeat the prefetcher for narrow matrices.)
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -322,66 +324,6 @@ function q8rOne(wg: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128,
     ah = q8Acc(ah, dwHi(dw), dx, s, true);
   }
   storeY4(y, al, ah);
-}
-
-/**
- * Two adjacent groups (rows 4g..4g+7, group-blocks gb bytes apart) · one token: q8rOne's operations
- * for each, sharing the activation loads.
- */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function q8rTwo(wg: usize, gb: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128, y: usize): void {
-  let al = f64x2.splat(0);
-  let ah = al;
-  let bl = al;
-  let bh = al;
-  for (let b = 0; b < nb; b++) {
-    const wp = wg + <usize>b * 144;
-    const wq = wp + gb;
-    const a = xa + (<usize>b << 5);
-    const m = xm + (<usize>b << 5);
-    let av = v128.load32_splat(a);
-    let mv = v128.load32_splat(m);
-    let s = q8aChunk(i32x4.splat(0), v128.load(wp, 16), av, mv, ones);
-    let t = q8aChunk(i32x4.splat(0), v128.load(wq, 16), av, mv, ones);
-    av = v128.load32_splat(a, 4);
-    mv = v128.load32_splat(m, 4);
-    s = q8aChunk(s, v128.load(wp, 32), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 32), av, mv, ones);
-    av = v128.load32_splat(a, 8);
-    mv = v128.load32_splat(m, 8);
-    s = q8aChunk(s, v128.load(wp, 48), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 48), av, mv, ones);
-    av = v128.load32_splat(a, 12);
-    mv = v128.load32_splat(m, 12);
-    s = q8aChunk(s, v128.load(wp, 64), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 64), av, mv, ones);
-    av = v128.load32_splat(a, 16);
-    mv = v128.load32_splat(m, 16);
-    s = q8aChunk(s, v128.load(wp, 80), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 80), av, mv, ones);
-    av = v128.load32_splat(a, 20);
-    mv = v128.load32_splat(m, 20);
-    s = q8aChunk(s, v128.load(wp, 96), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 96), av, mv, ones);
-    av = v128.load32_splat(a, 24);
-    mv = v128.load32_splat(m, 24);
-    s = q8aChunk(s, v128.load(wp, 112), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 112), av, mv, ones);
-    av = v128.load32_splat(a, 28);
-    mv = v128.load32_splat(m, 28);
-    s = q8aChunk(s, v128.load(wp, 128), av, mv, ones);
-    t = q8aChunk(t, v128.load(wq, 128), av, mv, ones);
-    const dx = load<f32>(xd + (<usize>b << 2));
-    const dw = v128.load(wp);
-    al = q8Acc(al, dwLo(dw), dx, s, false);
-    ah = q8Acc(ah, dwHi(dw), dx, s, true);
-    const dv = v128.load(wq);
-    bl = q8Acc(bl, dwLo(dv), dx, t, false);
-    bh = q8Acc(bh, dwHi(dv), dx, t, true);
-  }
-  storeY4(y, al, ah);
-  storeY4(y + 16, bl, bh);
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -504,13 +446,7 @@ function mmQ8R(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: u
   const gb = <usize>nb * 144;
   // pmaddwd's all-ones operand, from a runtime value: V8 would rematerialize a constant at every use
   const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
-  let g = r0 >> 2;
-  const g1 = (r1 + 3) >> 2;
-  if (R && nTok == 1) {
-    // decode: two groups at a time
-    for (; g + 2 <= g1; g += 2) q8rTwo(w + <usize>g * gb, gb, nb, xs, xs + <usize>nCols, xd, ones, y + (<usize>(g * 4) << 2));
-  }
-  for (; g < g1; g++) {
+  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     const wg = w + <usize>g * gb;
     let t = 0;
     for (; t + 4 <= nTok; t += 4) q8rTile(4, wg, nb, xq, xd, nCols, t, y, ys, g);
