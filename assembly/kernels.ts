@@ -726,7 +726,8 @@ function q4kSub2(ql0: v128, ql1: v128, qh0: v128, qh1: v128, x: usize, scA: v128
 function q4kChunk(qs: usize, mask: v128, xp: usize, xr: usize, T: i32, R: bool, scA: v128, scB: v128, v: v128, t: i32): v128 {
   const q0 = v128.load(qs);
   const q1 = v128.load(qs, 16);
-  return i32x4.add(v, q4kSub2(v128.and(q0, mask), v128.and(q1, mask), i8x16.shr_u(q0, 4), i8x16.shr_u(q1, 4), xp + <usize>t * xr, scA, scB, R));
+  // high nibbles: a 16-bit shift and the mask (i8x16.shr_u costs V8 a shift, a constant and an and)
+  return i32x4.add(v, q4kSub2(v128.and(q0, mask), v128.and(q1, mask), v128.and(i16x8.shr_u(q0, 4), mask), v128.and(i16x8.shr_u(q1, 4), mask), xp + <usize>t * xr, scA, scB, R));
 }
 
 /** acc (f64x2 [a, m] of one token) += [d·d_x·isum, dmin·d_x·msum] (lanes 0-1 of s: [isum, msum]). */
@@ -740,7 +741,7 @@ function kAcc(acc: v128, s: v128, dd: v128, dx: f32): v128 {
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q4kTile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, r: i32): void {
-  const mask = i8x16.splat(0x0f);
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31))); // 0x0f, from a runtime value: V8 would rematerialize a constant at each use
   const xr = <usize>nCols; // bytes per token of xq
   const dr = <usize>nsb << 2; // bytes per token of xd
   const br = <usize>nCols >> 3; // bytes per token of xs (i16 per 16)
