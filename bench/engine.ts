@@ -19,7 +19,8 @@
 // the KV cache's and Node's own RSS before loading.
 //
 // Synthetic models are written once with `llmesh synth` and cached under os.tmpdir()/llmesh-bench.
-// Each figure is the median of --runs runs after one warm-up run.
+// Each figure is the median of --runs runs after warm-up runs; llmesh's and llama.cpp's runs are
+// taken in back-to-back pairs, and each ratio is the median of the per-pair ratios (benchPair).
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
@@ -100,7 +101,8 @@ function batchDecode(e: Engine, n: number): number {
   return median(Array.from({ length: RUNS }, () => run(32)));
 }
 
-function benchLlmesh(file: string, threads: number): Speed & { weightBytes: number; rssMiB: number; batch1: number; batchN: number } {
+/** One llmesh engine on the file: `run` times a prefill of nPrompt tokens, then nDecode greedy steps. */
+function openLlmesh(file: string, threads: number): { run: (nPrompt: number, nDecode: number) => Speed; engine: Engine; weightBytes: number } {
   const g = openGGUF(file);
   const e = Engine.load(g, { threads, maxContext: PROMPT + DECODE + 8 });
   g.close();
@@ -117,13 +119,7 @@ function benchLlmesh(file: string, threads: number): Speed & { weightBytes: numb
     e.freeSequence(seq);
     return { prefill: nPrompt / ((t1 - t0) / 1000), decode: nDecode / ((t2 - t1) / 1000) };
   };
-  run(Math.min(PROMPT, 64), 8); // warm-up
-  const rs = Array.from({ length: RUNS }, () => run(PROMPT, DECODE));
-  const batch1 = BATCH > 0 ? batchDecode(e, 1) : 0;
-  const batchN = BATCH > 0 ? batchDecode(e, BATCH) : 0;
-  const rssMiB = process.memoryUsage().rss / 2 ** 20;
-  e.dispose(); // its kernel memory is reused by the next model's engine
-  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)), weightBytes, rssMiB, batch1, batchN };
+  return { run, engine: e, weightBytes };
 }
 
 /** bench/peak-rss.ts in a process of its own: the engine's peak RSS against weights + KV + Node's base. */
@@ -132,11 +128,12 @@ function peakRss(file: string, threads: number): { peakMiB: number; baseMiB: num
   return JSON.parse(out.trim().split("\n").at(-1)!) as ReturnType<typeof peakRss>;
 }
 
-async function benchLlama(file: string, threads: number): Promise<Speed> {
+/** llama.cpp (node-llama-cpp) on the same file: `run` as openLlmesh's, a fresh context per run. */
+async function openLlama(file: string, threads: number): Promise<{ run: (nPrompt: number, nDecode: number) => Promise<Speed>; dispose: () => Promise<void> }> {
   const { getLlama } = await import("node-llama-cpp");
   const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" } as Parameters<typeof getLlama>[0] & object);
   const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  const vocab = model.tokens.bos !== null ? 32000 : 32000;
+  const vocab = 32000; // every synthetic model has at least the llama-spm vocabulary
   const run = async (nPrompt: number, nDecode: number): Promise<Speed> => {
     const ctx = await model.createContext({ contextSize: PROMPT + DECODE + 16, sequences: 1, threads, batchSize: 512 });
     try {
@@ -157,11 +154,40 @@ async function benchLlama(file: string, threads: number): Promise<Speed> {
       await ctx.dispose();
     }
   };
-  await run(Math.min(PROMPT, 64), 8);
-  const rs: Speed[] = [];
-  for (let i = 0; i < RUNS; i++) rs.push(await run(PROMPT, DECODE));
-  await model.dispose();
-  return { prefill: median(rs.map((r) => r.prefill)), decode: median(rs.map((r) => r.decode)) };
+  return { run, dispose: () => model.dispose() };
+}
+
+/**
+ * llmesh and llama.cpp on one file, side by side: both loaded, one warm-up run each, then RUNS
+ * pairs of runs taken back to back (alternating which goes first), so that the machine's noise —
+ * bursts of other load lasting seconds to minutes on this shared host — falls on both sides of a
+ * pair. Ratios are the medians of the per-pair ratios.
+ */
+async function benchPair(file: string, threads: number) {
+  const m = openLlmesh(file, threads);
+  const l = LLAMA ? await openLlama(file, threads) : undefined;
+  m.run(Math.min(PROMPT, 64), 8);
+  m.run(PROMPT, 8); // long enough for V8 to have tiered the kernels up
+  if (l) await l.run(Math.min(PROMPT, 64), 8);
+  const ms: Speed[] = [];
+  const ls: Speed[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    if (l && r % 2 === 1) ls.push(await l.run(PROMPT, DECODE));
+    ms.push(m.run(PROMPT, DECODE));
+    if (l && r % 2 === 0) ls.push(await l.run(PROMPT, DECODE));
+  }
+  if (l) await l.dispose();
+  const batch1 = BATCH > 0 ? batchDecode(m.engine, 1) : 0;
+  const batchN = BATCH > 0 ? batchDecode(m.engine, BATCH) : 0;
+  const rssMiB = process.memoryUsage().rss / 2 ** 20;
+  m.engine.dispose(); // its kernel memory is reused by the next model's engine
+  const med = (xs: Speed[], k: keyof Speed): number => median(xs.map((x) => x[k]));
+  return {
+    llmesh: { prefill: med(ms, "prefill"), decode: med(ms, "decode") },
+    llama: l ? { prefill: med(ls, "prefill"), decode: med(ls, "decode") } : undefined,
+    ratio: l ? { prefill: median(ms.map((x, i) => x.prefill / ls[i].prefill)), decode: median(ms.map((x, i) => x.decode / ls[i].decode)) } : undefined,
+    weightBytes: m.weightBytes, rssMiB, batch1, batchN,
+  };
 }
 
 /**
@@ -242,13 +268,14 @@ for (const shape of SHAPES) {
     const file = modelFile(shape, type);
     for (const threads of THREADS) {
       const rss = peakRss(file, threads);
-      const m = benchLlmesh(file, threads);
-      const l = LLAMA ? await benchLlama(file, threads) : undefined;
-      const gbs = (m.weightBytes * m.decode) / 1e9;
+      const p = await benchPair(file, threads);
+      const m = p.llmesh;
+      const l = p.llama;
+      const gbs = (p.weightBytes * m.decode) / 1e9;
       const f = (x: number): string => x.toFixed(1);
-      const batch = BATCH > 0 ? ` ${f(m.batch1)} | ${f(m.batchN)} | ${(m.batchN / m.batch1).toFixed(2)} |` : "";
-      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${l ? (m.decode / l.decode).toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${l ? (m.prefill / l.prefill).toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% | ${rss.peakMiB.toFixed(0)} (${rss.weightsMiB.toFixed(0)} + ${rss.kvMiB.toFixed(0)} + ${rss.baseMiB.toFixed(0)}) |${batch}`);
-      console.error(`  (${shape} ${type} ${threads}t: file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB, process RSS ${m.rssMiB.toFixed(0)} MiB)`);
+      const batch = BATCH > 0 ? ` ${f(p.batch1)} | ${f(p.batchN)} | ${(p.batchN / p.batch1).toFixed(2)} |` : "";
+      console.log(`| ${shape} | ${type} | ${threads} | ${f(m.decode)} | ${l ? f(l.decode) : "–"} | ${p.ratio ? p.ratio.decode.toFixed(2) : "–"} | ${f(m.prefill)} | ${l ? f(l.prefill) : "–"} | ${p.ratio ? p.ratio.prefill.toFixed(2) : "–"} | ${gbs.toFixed(1)} | ${((100 * gbs) / bw).toFixed(0)}% | ${rss.peakMiB.toFixed(0)} (${rss.weightsMiB.toFixed(0)} + ${rss.kvMiB.toFixed(0)} + ${rss.baseMiB.toFixed(0)}) |${batch}`);
+      console.error(`  (${shape} ${type} ${threads}t: file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB, process RSS ${p.rssMiB.toFixed(0)} MiB)`);
     }
   }
 }
