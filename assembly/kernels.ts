@@ -741,7 +741,10 @@ function kAcc(acc: v128, s: v128, dd: v128, dx: f32): v128 {
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q4kTile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, r: i32): void {
-  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31))); // 0x0f, from a runtime value: V8 would rematerialize a constant at each use
+  // constants from a runtime value: V8 would rematerialize a constant at each use
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
+  const two = i8x16.splat(<i8>(2 | (nCols >>> 31)));
+  const four = i8x16.splat(<i8>(4 | (nCols >>> 31)));
   const xr = <usize>nCols; // bytes per token of xq
   const dr = <usize>nsb << 2; // bytes per token of xd
   const br = <usize>nCols >> 3; // bytes per token of xs (i16 per 16)
@@ -769,37 +772,26 @@ function q4kTile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs:
     let v1 = v0;
     let v2 = v0;
     let v3 = v0;
-    let scA = v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0);
-    let scB = v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1);
-    v0 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v0, 0);
-    if (T > 1) v1 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v1, 1);
-    if (T > 2) {
-      v2 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v2, 2);
-      v3 = q4kChunk(qs, mask, xp, xr, T, R, scA, scB, v3, 3);
-    }
-    scA = v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2);
-    scB = v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3);
-    v0 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v0, 0);
-    if (T > 1) v1 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v1, 1);
-    if (T > 2) {
-      v2 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v2, 2);
-      v3 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, scA, scB, v3, 3);
-    }
-    scA = v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4);
-    scB = v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5);
-    v0 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v0, 0);
-    if (T > 1) v1 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v1, 1);
-    if (T > 2) {
-      v2 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v2, 2);
-      v3 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, scA, scB, v3, 3);
-    }
-    scA = v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6);
-    scB = v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7);
-    v0 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v0, 0);
-    if (T > 1) v1 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v1, 1);
-    if (T > 2) {
-      v2 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v2, 2);
-      v3 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, scA, scB, v3, 3);
+    // 4 chunks of 64 columns (sub-blocks 2c, 2c+1), a loop: unrolled, V8 schedules token after
+    // token and spills the nibbles. The chunk's two scales are picked out of sc by a byte shuffle
+    // (pshufb: i16 lanes 2c and 2c+1 to every lane), its indices advancing by 4 bytes per chunk.
+    let idxA = i16x8.splat(<i16>(0x0100 | (nCols >>> 31)));
+    let idxB = i8x16.add(idxA, two);
+    let q = qs;
+    let x = xp;
+    for (let c = 0; c < 4; c++) {
+      const scA = i8x16.relaxed_swizzle(sc, idxA);
+      const scB = i8x16.relaxed_swizzle(sc, idxB);
+      v0 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v0, 0);
+      if (T > 1) v1 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v1, 1);
+      if (T > 2) {
+        v2 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v2, 2);
+        v3 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v3, 3);
+      }
+      idxA = i8x16.add(idxA, four);
+      idxB = i8x16.add(idxB, four);
+      q += 32;
+      x += 64;
     }
     // the mins against the 16-element activation sums
     const bs = xs + <usize>t0 * br + (<usize>sb << 5);
