@@ -520,11 +520,23 @@ function q8uChunk(w: usize, x: usize, R: bool): v128 {
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q8uDot(w: usize, x: usize, R: bool): v128 {
-  // 32 columns of the 4 rows → [Σ r0, Σ r1, Σ r2, Σ r3] (i16 sums of 4 chunks ≤ 4·2·31·127 < 2^15)
+function q8uDot(w: usize, x: usize, R: bool, ones: v128): v128 {
+  // 32 columns of the 4 rows → [Σ r0, Σ r1, Σ r2, Σ r3] (i16 sums of 4 chunks ≤ 4·2·31·127 < 2^15;
+  // pairs widened by pmaddwd against ones, a register: extadd_pairwise loads a constant each time)
   const a = i16x8.add(i16x8.add(q8uChunk(w, x, R), q8uChunk(w + 16, x + 4, R)), i16x8.add(q8uChunk(w + 32, x + 8, R), q8uChunk(w + 48, x + 12, R)));
   const b = i16x8.add(i16x8.add(q8uChunk(w + 64, x + 16, R), q8uChunk(w + 80, x + 20, R)), i16x8.add(q8uChunk(w + 96, x + 24, R), q8uChunk(w + 112, x + 28, R)));
-  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(a), i32x4.extadd_pairwise_i16x8_s(b));
+  return i32x4.add(i32x4.dot_i16x8_s(a, ones), i32x4.dot_i16x8_s(b, ones));
+}
+
+/** 16 columns (4 chunks w0..w3) of the 4 rows · the token's activations at x → i32x4 row sums. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uHalf(w0: v128, w1: v128, w2: v128, w3: v128, x: usize, R: bool, ones: v128): v128 {
+  const a = i16x8.add(
+    i16x8.add(dotU8(w0, v128.load32_splat(x), R), dotU8(w1, v128.load32_splat(x, 4), R)),
+    i16x8.add(dotU8(w2, v128.load32_splat(x, 8), R), dotU8(w3, v128.load32_splat(x, 12), R)),
+  );
+  return i32x4.dot_i16x8_s(a, ones);
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -544,6 +556,7 @@ function q8uAcc(hdr: i32, OFF: i32, acc: v128, dw: v128, mw: v128, sums: v128, d
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
+  const ones = i16x8.splat(<i16>(1 + (nCols >>> 31))); // a runtime value: V8 would rematerialize a constant
   const gbb = <usize>(hdr + 128);
   const xr = <usize>nCols; // bytes per token of xq
   const dr = <usize>nb << 2; // bytes per token of xd
@@ -575,21 +588,42 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
     }
     const bo = <usize>b << 2;
     const so = <usize>b << 3;
-    let sums = q8uDot(q, xp, R);
-    a0l = q8uAcc(hdr, OFF, a0l, dwl, mwl, sums, d0 + bo, s0 + so, false);
-    a0h = q8uAcc(hdr, OFF, a0h, dwh, mwh, sums, d0 + bo, s0 + so, true);
+    let sums0 = i32x4.splat(0);
+    let sums1 = sums0;
+    let sums2 = sums0;
+    let sums3 = sums0;
+    if (T == 1) sums0 = q8uDot(q, xp, R, ones);
+    else {
+      // tiles: a loop over the block's two halves (unrolled, V8 schedules token after token and
+      // spills the weights); each half's 4 chunks summed in i16 (≤ 4·2·31·127 < 2^15), as q8uDot
+      let qh = q;
+      let x = xp;
+      for (let h = 0; h < 2; h++) {
+        const w0 = v128.load(qh);
+        const w1 = v128.load(qh, 16);
+        const w2 = v128.load(qh, 32);
+        const w3 = v128.load(qh, 48);
+        sums0 = i32x4.add(sums0, q8uHalf(w0, w1, w2, w3, x, R, ones));
+        sums1 = i32x4.add(sums1, q8uHalf(w0, w1, w2, w3, x + xr, R, ones));
+        if (T > 2) {
+          sums2 = i32x4.add(sums2, q8uHalf(w0, w1, w2, w3, x + 2 * xr, R, ones));
+          sums3 = i32x4.add(sums3, q8uHalf(w0, w1, w2, w3, x + 3 * xr, R, ones));
+        }
+        qh += 64;
+        x += 16;
+      }
+    }
+    a0l = q8uAcc(hdr, OFF, a0l, dwl, mwl, sums0, d0 + bo, s0 + so, false);
+    a0h = q8uAcc(hdr, OFF, a0h, dwh, mwh, sums0, d0 + bo, s0 + so, true);
     if (T > 1) {
-      sums = q8uDot(q, xp + xr, R);
-      a1l = q8uAcc(hdr, OFF, a1l, dwl, mwl, sums, d0 + dr + bo, s0 + sr + so, false);
-      a1h = q8uAcc(hdr, OFF, a1h, dwh, mwh, sums, d0 + dr + bo, s0 + sr + so, true);
+      a1l = q8uAcc(hdr, OFF, a1l, dwl, mwl, sums1, d0 + dr + bo, s0 + sr + so, false);
+      a1h = q8uAcc(hdr, OFF, a1h, dwh, mwh, sums1, d0 + dr + bo, s0 + sr + so, true);
     }
     if (T > 2) {
-      sums = q8uDot(q, xp + 2 * xr, R);
-      a2l = q8uAcc(hdr, OFF, a2l, dwl, mwl, sums, d0 + 2 * dr + bo, s0 + 2 * sr + so, false);
-      a2h = q8uAcc(hdr, OFF, a2h, dwh, mwh, sums, d0 + 2 * dr + bo, s0 + 2 * sr + so, true);
-      sums = q8uDot(q, xp + 3 * xr, R);
-      a3l = q8uAcc(hdr, OFF, a3l, dwl, mwl, sums, d0 + 3 * dr + bo, s0 + 3 * sr + so, false);
-      a3h = q8uAcc(hdr, OFF, a3h, dwh, mwh, sums, d0 + 3 * dr + bo, s0 + 3 * sr + so, true);
+      a2l = q8uAcc(hdr, OFF, a2l, dwl, mwl, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so, false);
+      a2h = q8uAcc(hdr, OFF, a2h, dwh, mwh, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so, true);
+      a3l = q8uAcc(hdr, OFF, a3l, dwl, mwl, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, false);
+      a3h = q8uAcc(hdr, OFF, a3h, dwh, mwh, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, true);
     }
   }
   const yp = y + (<usize>(t0 * ys + g * 4) << 2);
