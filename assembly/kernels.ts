@@ -18,6 +18,12 @@
 // tiled over tokens (each weight block is loaded and widened once for up to 4 tokens) without
 // changing any output's sequence of operations: results never depend on how many tokens share a call.
 //
+// V8 (TurboFan) habits the code works around, found in its generated x64 (--print-wasm-code):
+// a SIMD constant is rematerialized at every use (2-3 instructions), so hot loops derive theirs
+// from a runtime value; a fully unrolled token tile is scheduled token after token, spilling the
+// weights every token shares, so tiles loop over the chunks of a block; an address add is not
+// folded into a load, so the one-token paths are unrolled with immediate offsets.
+//
 // Uniform matmul signature (so that worker threads can dispatch any of them by index):
 //   mm_X(w, nCols, r0, r1, xq, xd, xs, nTok, y, ys)
 //     w      weights (layout per kernel, see src/kernels/layout.ts)
@@ -27,8 +33,9 @@
 //            for Q4_0/Q5_0/Q4_1/Q5_1), Q8_K quants as int8 (quantize_q8k), all (nTok, nCols); or f32
 //            values (nTok, nCols) for float weights
 //     xd     f32 block scales of the activations (nTok, nCols/32 or nCols/256)
-//     xs     quantize_q8i: [f32 Q8_1 block sum, i32 Σq] (nTok × nCols/32 pairs); quantize_q8k: i16
-//            sums of 16 quants (nTok × nCols/16)
+//     xs     quantize_q8: per token |q| then the sign masks (nTok × 2·nCols bytes); quantize_q8i:
+//            [f32 Q8_1 block sum, i32 Σq] (nTok × nCols/32 pairs); quantize_q8k: i16 sums of 16
+//            quants (nTok × nCols/16)
 //   Kernels with a `_x` variant use i16x8.relaxed_dot_i8x16_i7x16_s (see dotU8); `_x` computes the
 //   same integers without it, for machines where relaxed_dot_probe() fails.
 //     y, ys  f32 output, element (t, r) at y + 4·(t·ys + r)
@@ -1964,11 +1971,66 @@ export function fd_exp(x: f64): f64 {
 }
 
 /** In place: g[i] = f32(g[i] / f32(1 + f32(exp(-g[i])))) · u[i] for n elements. */
+/** For swiglu's vector path: [-87, 88.5] (f32), the near-tie bias and window (i64), f32 1. */
+const SWIGLU_CONSTS = memory.data<u32>([
+  0xc2ae0000, 0xc2ae0000, 0xc2ae0000, 0xc2ae0000, 0x42b10000, 0x42b10000, 0x42b10000, 0x42b10000,
+  0x0ffffff8, 0, 0x0ffffff8, 0, 0x1fffffff, 0, 0x1fffffff, 0, 0x10, 0, 0x10, 0, 0x3f800000, 0x3f800000, 0x3f800000, 0x3f800000,
+]);
+
+/**
+ * f32(fdexp(y)) on 4 lanes: musl's f64 exp core (expNeg2, < 0.51 ulp) where its f32 rounding cannot
+ * differ from fdexp's (< 1 ulp): both lie within 2 f64 ulps of exp(y), so they round to the same f32
+ * unless exp(y) is within a few f64 ulps of a midpoint between two f32 — detected in the 29 bits the
+ * rounding drops (window ±8 ulps) and, with lanes outside [-87, 88.5] (results outside f32's normal
+ * range) or NaN, left to fdexp itself, lane by lane.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function expF32x4(y: v128): v128 {
+  const c = SWIGLU_CONSTS;
+  const ok = v128.and(f32x4.ge(y, v128.load(c)), f32x4.le(y, v128.load(c, 16)));
+  if (i32x4.all_true(ok)) {
+    const lo = expNeg2(f64x2.promote_low_f32x4(y));
+    const hi = expNeg2(f64x2.promote_low_f32x4(v128.shuffle<f32>(y, y, 2, 3, 2, 3)));
+    const bias = v128.load(c, 32);
+    const mask = v128.load(c, 48);
+    const win = v128.load(c, 64);
+    const tie = v128.or(
+      i64x2.lt_s(v128.and(i64x2.sub(lo, bias), mask), win),
+      i64x2.lt_s(v128.and(i64x2.sub(hi, bias), mask), win),
+    );
+    if (!v128.any_true(tie)) return v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+  }
+  let r = f32x4.replace_lane(y, 0, <f32>fdexp(<f64>f32x4.extract_lane(y, 0)));
+  r = f32x4.replace_lane(r, 1, <f32>fdexp(<f64>f32x4.extract_lane(y, 1)));
+  r = f32x4.replace_lane(r, 2, <f32>fdexp(<f64>f32x4.extract_lane(y, 2)));
+  return f32x4.replace_lane(r, 3, <f32>fdexp(<f64>f32x4.extract_lane(y, 3)));
+}
+
+/** g[0..n) = silu(g)·u = (g / (1 + f32(exp(−g))))·u in f32, 4 at a time (expF32x4), as swiglu_generic. */
 export function swiglu(g: usize, u: usize, n: i32): void {
+  const one = v128.load(SWIGLU_CONSTS, 80);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const p = g + (<usize>i << 2);
+    const x = v128.load(p);
+    const e = expF32x4(f32x4.neg(x));
+    v128.store(p, f32x4.mul(f32x4.div(x, f32x4.add(one, e)), v128.load(u + (<usize>i << 2))));
+  }
+  swiglu_generic(g + (<usize>i << 2), u + (<usize>i << 2), n - i);
+}
+
+/** swiglu's scalar twin: fdexp (fdlibm's exp, V8's Math.exp) per element. */
+export function swiglu_generic(g: usize, u: usize, n: i32): void {
   for (let i = 0; i < n; i++) {
     const p = g + (<usize>i << 2);
     const x = load<f32>(p);
     const e = <f32>fdexp(-<f64>x);
     store<f32>(p, (x / (<f32>1 + e)) * load<f32>(u + (<usize>i << 2)));
   }
+}
+
+/** swiglu on elements [r0, r1), in the pool's uniform kernel signature (g at w, u at xq). */
+export function swiglu_mt(g: usize, _c: i32, r0: i32, r1: i32, u: usize, _xd: usize, _xs: usize, _t: i32, _y: usize, _ys: i32): void {
+  swiglu(g + (<usize>r0 << 2), u + (<usize>r0 << 2), r1 - r0);
 }

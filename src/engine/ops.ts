@@ -147,9 +147,10 @@ export function swigluTS(g: Float32Array, u: Float32Array, n: number): void {
 let elementwise: KernelMemory | undefined;
 
 /**
- * swigluTS's result, computed by the WASM kernel `swiglu` (3–4× faster: the exp dominates). Its exp
- * is fdlibm's algorithm, the one V8's Math.exp runs, so the bits are swigluTS's
- * (test/kernels/swiglu.test.ts) and the reference path's silu(g)·u.
+ * swigluTS's result, computed by the WASM kernel `swiglu` (SIMD; the exp dominates). Its exp gives
+ * the f32 bits of fdlibm's, the algorithm V8's Math.exp runs, so the bits are swigluTS's
+ * (test/kernels/swiglu.test.ts) and the reference path's silu(g)·u. With kernels, the engine runs
+ * Kernels.swiglu instead (the same kernel on every thread).
  */
 export function swiglu(g: Float32Array, u: Float32Array, n: number): void {
   const mem = (elementwise ??= new KernelMemory());

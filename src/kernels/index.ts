@@ -12,6 +12,9 @@ import { KernelMemory } from "./memory.ts";
 import { packTensor, packTensorRows, type ActKind, type KTensor, type RowReader } from "./layout.ts";
 
 const ATTEND = KERNEL_NAMES.indexOf("attend_mt");
+const SWIGLU = KERNEL_NAMES.indexOf("swiglu_mt");
+/** runParallel's work units per SwiGLU element (its f64 exp costs about as much as 256 multiply-adds). */
+const SWIGLU_WORK = 256;
 
 export { kernelSupports, packedBytes, decodePackedRow, type KTensor, type ActKind, type RowReader } from "./layout.ts";
 export { KernelMemory } from "./memory.ts";
@@ -151,6 +154,21 @@ export class Kernels {
     const workFactor = Math.max(1, (nTok * (hd + hdv)) >> 4);
     runParallel(mem, ATTEND, nHead * 4, this.threads, [args, tmpStride, 0, 0, this.generic ? 1 : this.fma ? 2 : 0, 0, 0, workFactor, 0, 0]);
     out.set(new Float32Array(buf, op, nTok * oDim), row0 * oDim);
+  }
+
+  /**
+   * g[0..n) = silu(g) · u (src/engine/ops.ts swigluTS's bits: the kernel's exp is fdlibm's, V8's
+   * Math.exp), the elements split among the threads.
+   */
+  swiglu(g: Float32Array, u: Float32Array, n: number): void {
+    this.live();
+    const mem = this.mem;
+    const gp = mem.scratchPtr("swiglu.g", n * 4);
+    const up = mem.scratchPtr("swiglu.u", n * 4);
+    mem.f32.set(g.subarray(0, n), gp >>> 2);
+    mem.f32.set(u.subarray(0, n), up >>> 2);
+    runParallel(mem, SWIGLU, n, this.threads, [gp, SWIGLU_WORK, 0, n, up, 0, 0, 1, 0, 0]);
+    g.set(mem.f32.subarray(gp >>> 2, (gp >>> 2) + n));
   }
 
   /** y (a.nTok, W.nRows) = a · Wᵀ. */

@@ -151,7 +151,8 @@ export function feedForwardBlock(b: BatchState, L: LayerWeights): void {
   const u = s.f32("up", n * nFF); // (n_tok, n_ff)
   project(b, L.wGate, inp, g, L.bGate);
   project(b, L.wUp, inp, u, L.bUp);
-  swiglu(g, u, n * nFF);
+  if (b.stage.kernels) b.stage.kernels.swiglu(g, u, n * nFF); // on every thread
+  else swiglu(g, u, n * nFF);
   const d = s.f32("down", n * c.nEmbd); // (n_tok, n_embd)
   project(b, L.wDown, new MatmulInput(b, g, nFF, "gate"), d, L.bDown);
   addInPlace(b.x, d, n * c.nEmbd);
