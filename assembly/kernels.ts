@@ -816,11 +816,18 @@ function q4kTile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs:
     // 4 chunks of 64 columns (sub-blocks 2c, 2c+1), a loop: unrolled, V8 schedules token after
     // token and spills the nibbles. The chunk's two scales are picked out of sc by a byte shuffle
     // (pshufb: i16 lanes 2c and 2c+1 to every lane), its indices advancing by 4 bytes per chunk.
+    if (T == 1) {
+      // one token: unrolled, the chunk scales by constant shuffles (no spills to avoid here)
+      v0 = q4kChunk(qs, mask, xp, xr, T, R, v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0), v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1), v0, 0);
+      v0 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2), v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3), v0, 0);
+      v0 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4), v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5), v0, 0);
+      v0 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6), v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7), v0, 0);
+    }
     let idxA = i16x8.splat(<i16>(0x0100 | (nCols >>> 31)));
     let idxB = i8x16.add(idxA, two);
     let q = qs;
     let x = xp;
-    for (let c = 0; c < 4; c++) {
+    for (let c = 0; c < (T == 1 ? 0 : 4); c++) {
       const scA = i8x16.relaxed_swizzle(sc, idxA);
       const scB = i8x16.relaxed_swizzle(sc, idxB);
       v0 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v0, 0);
