@@ -519,23 +519,17 @@ function storeY4(p: usize, a01: v128, a23: v128): void {
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q8uChunk(w: usize, x: usize, R: bool): v128 {
-  // 16 quant bytes at w (columns c..c+3 of rows 0..3, 4 bytes per row) · the token's 4 int8
-  // activations at x splatted to the 4 lanes → i16x8: lanes 2k, 2k+1 = row k's two pair sums
-  return dotU8(v128.load(w), v128.load32_splat(x), R);
-}
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
 function q8uDot(w: usize, x: usize, R: bool, ones: v128): v128 {
-  // 32 columns of the 4 rows → [Σ r0, Σ r1, Σ r2, Σ r3] (i16 sums of 4 chunks ≤ 4·2·31·127 < 2^15;
-  // pairs widened by pmaddwd against ones, a register: extadd_pairwise loads a constant each time)
-  const a = i16x8.add(i16x8.add(q8uChunk(w, x, R), q8uChunk(w + 16, x + 4, R)), i16x8.add(q8uChunk(w + 32, x + 8, R), q8uChunk(w + 48, x + 12, R)));
-  const b = i16x8.add(i16x8.add(q8uChunk(w + 64, x + 16, R), q8uChunk(w + 80, x + 20, R)), i16x8.add(q8uChunk(w + 96, x + 24, R), q8uChunk(w + 112, x + 28, R)));
-  return i32x4.add(i32x4.dot_i16x8_s(a, ones), i32x4.dot_i16x8_s(b, ones));
+  // 32 columns of the 4 rows → [Σ r0, Σ r1, Σ r2, Σ r3]
+  const a = q8uHalf(v128.load(w), v128.load(w, 16), v128.load(w, 32), v128.load(w, 48), x, R, ones);
+  return i32x4.add(a, q8uHalf(v128.load(w, 64), v128.load(w, 80), v128.load(w, 96), v128.load(w, 112), x + 16, R, ones));
 }
 
-/** 16 columns (4 chunks w0..w3) of the 4 rows · the token's activations at x → i32x4 row sums. */
+/**
+ * 16 columns (4 chunks w0..w3, each columns c..c+3 of rows 0..3) · the token's int8 activations at
+ * x, 4 at a time splatted to the 4 lanes → i32x4 row sums (the 4 chunks summed in i16: ≤ 4·2·31·127 < 2^15; pairs widened by pmaddwd against ones, a register:
+ * extadd_pairwise loads a constant each time).
+ */
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q8uHalf(w0: v128, w1: v128, w2: v128, w3: v128, x: usize, R: bool, ones: v128): v128 {
@@ -602,7 +596,7 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
     if (T == 1) sums0 = q8uDot(q, xp, R, ones);
     else {
       // tiles: a loop over the block's two halves (unrolled, V8 schedules token after token and
-      // spills the weights); each half's 4 chunks summed in i16 (≤ 4·2·31·127 < 2^15), as q8uDot
+      // spills the weights)
       let qh = q;
       let x = xp;
       for (let h = 0; h < 2; h++) {
@@ -813,33 +807,34 @@ function q4kTile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs:
     let v1 = v0;
     let v2 = v0;
     let v3 = v0;
-    // 4 chunks of 64 columns (sub-blocks 2c, 2c+1), a loop: unrolled, V8 schedules token after
-    // token and spills the nibbles. The chunk's two scales are picked out of sc by a byte shuffle
-    // (pshufb: i16 lanes 2c and 2c+1 to every lane), its indices advancing by 4 bytes per chunk.
+    // 4 chunks of 64 columns (sub-blocks 2c, 2c+1), each with its two scales (i16 lanes 2c, 2c+1 of sc)
     if (T == 1) {
-      // one token: unrolled, the chunk scales by constant shuffles (no spills to avoid here)
+      // one token: unrolled, the scales by constant shuffles
       v0 = q4kChunk(qs, mask, xp, xr, T, R, v128.shuffle<i16>(sc, sc, 0, 0, 0, 0, 0, 0, 0, 0), v128.shuffle<i16>(sc, sc, 1, 1, 1, 1, 1, 1, 1, 1), v0, 0);
       v0 = q4kChunk(qs + 32, mask, xp + 64, xr, T, R, v128.shuffle<i16>(sc, sc, 2, 2, 2, 2, 2, 2, 2, 2), v128.shuffle<i16>(sc, sc, 3, 3, 3, 3, 3, 3, 3, 3), v0, 0);
       v0 = q4kChunk(qs + 64, mask, xp + 128, xr, T, R, v128.shuffle<i16>(sc, sc, 4, 4, 4, 4, 4, 4, 4, 4), v128.shuffle<i16>(sc, sc, 5, 5, 5, 5, 5, 5, 5, 5), v0, 0);
       v0 = q4kChunk(qs + 96, mask, xp + 192, xr, T, R, v128.shuffle<i16>(sc, sc, 6, 6, 6, 6, 6, 6, 6, 6), v128.shuffle<i16>(sc, sc, 7, 7, 7, 7, 7, 7, 7, 7), v0, 0);
-    }
-    let idxA = i16x8.splat(<i16>(0x0100 | (nCols >>> 31)));
-    let idxB = i8x16.add(idxA, two);
-    let q = qs;
-    let x = xp;
-    for (let c = 0; c < (T == 1 ? 0 : 4); c++) {
-      const scA = i8x16.relaxed_swizzle(sc, idxA);
-      const scB = i8x16.relaxed_swizzle(sc, idxB);
-      v0 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v0, 0);
-      if (T > 1) v1 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v1, 1);
-      if (T > 2) {
-        v2 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v2, 2);
-        v3 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v3, 3);
+    } else {
+      // token tiles: a loop (unrolled, V8 schedules token after token and spills the nibbles); the
+      // scales picked by a byte shuffle (pshufb), its indices advancing by 4 bytes per chunk
+      let idxA = i16x8.splat(<i16>(0x0100 | (nCols >>> 31)));
+      let idxB = i8x16.add(idxA, two);
+      let q = qs;
+      let x = xp;
+      for (let c = 0; c < 4; c++) {
+        const scA = i8x16.relaxed_swizzle(sc, idxA);
+        const scB = i8x16.relaxed_swizzle(sc, idxB);
+        v0 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v0, 0);
+        v1 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v1, 1);
+        if (T > 2) {
+          v2 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v2, 2);
+          v3 = q4kChunk(q, mask, x, xr, T, R, scA, scB, v3, 3);
+        }
+        idxA = i8x16.add(idxA, four);
+        idxB = i8x16.add(idxB, four);
+        q += 32;
+        x += 64;
       }
-      idxA = i8x16.add(idxA, four);
-      idxB = i8x16.add(idxB, four);
-      q += 32;
-      x += 64;
     }
     // the mins against the 16-element activation sums
     const bs = xs + <usize>t0 * br + (<usize>sb << 5);
@@ -1977,7 +1972,6 @@ export function fd_exp(x: f64): f64 {
   return fdexp(x);
 }
 
-/** In place: g[i] = f32(g[i] / f32(1 + f32(exp(-g[i])))) · u[i] for n elements. */
 /** For swiglu's vector path: [-87, 88.5] (f32), the near-tie bias and window (i64), f32 1. */
 const SWIGLU_CONSTS = memory.data<u32>([
   0xc2ae0000, 0xc2ae0000, 0xc2ae0000, 0xc2ae0000, 0x42b10000, 0x42b10000, 0x42b10000, 0x42b10000,

@@ -175,13 +175,11 @@ export function packTensorRows(mem: KernelMemory, type: number, nCols: number, n
   }
   const step = Math.max(4, Math.floor(PACK_CHUNK_BYTES / rowBytes) & ~3);
   if (chunk.length < Math.min(nRows, step) * rowBytes) chunk = new Uint8Array(Math.min(nRows, step) * rowBytes);
-  let minQuant = false;
   for (let r0 = 0; r0 < nRows; r0 += step) {
     const n = Math.min(step, nRows - r0);
     read(r0, n, chunk);
-    if (packRows(info, type, nCols, out, r0, n, rowBytes, chunk)) minQuant = true;
+    if (packRows(info, type, nCols, out, r0, n, rowBytes, chunk)) t.exactDot = true;
   }
-  if (minQuant) t.exactDot = true;
   return t;
 }
 
@@ -201,28 +199,26 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
       const gbb = hdr + 128; // bytes per group-block
       const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
       const f = new Float32Array(out.buffer, out.byteOffset, out.byteLength >> 2); // out is 64-byte aligned
-      const pos = POS_CHUNKS;
       const tmp = new Int8Array(32);
       const q8 = type === GGMLType.Q8_0;
       for (let r = r0; r < r1; r++) {
         const g = r >> 2;
         const k = r & 3;
-        const kq = 4 * k;
         for (let b = 0; b < nb; b++) {
           const o = (g * nb + b) * gbb;
           const so = (r - r0) * rowBytes + b * bb;
-          const base = o + hdr + kq;
+          const base = o + hdr + 4 * k;
           if (q8) {
             // Q8_0: the quants as they are (an Int8Array store wraps the byte to its signed value)
             for (let j = 0; j < 32; j++) {
-              q[base + pos[j]] = src[so + 2 + j];
+              q[base + POS_CHUNKS[j]] = src[so + 2 + j];
               if (src[so + 2 + j] === 0x80) minQuant = true;
             }
             f[(o >> 2) + k] = f16(src, so);
             continue;
           }
           unpack32(type, src, so, tmp);
-          for (let j = 0; j < 32; j++) q[base + pos[j]] = tmp[j];
+          for (let j = 0; j < 32; j++) q[base + POS_CHUNKS[j]] = tmp[j];
           f[(o >> 2) + k] = unpacked[0];
           if (hdr === 32) f[(o >> 2) + 4 + k] = unpacked[1];
         }

@@ -106,6 +106,7 @@ test("matmul Q8_0: a tensor holding the quant −128 runs the exact variant, wit
   const bytes = quantize(GGMLType.Q8_0, new Float32Array(nCols * nRows).map(() => r() * 2 - 1));
   bytes[34 * 5 + 2 + 7] = 0x80; // row 1, block 2, column 7
   const x = new Float32Array(nCols).map(() => r() * 2 - 1);
+  x[2 * 32 + 7] = -0.75; // a negative activation against it: the sign flip that would overflow
   const ys: Float32Array[] = [];
   for (const k of [new Kernels({ threads: 1 }), new Kernels({ threads: 1, generic: true })]) {
     const W = k.pack(GGMLType.Q8_0, nCols, nRows, bytes);
