@@ -148,7 +148,14 @@ export class Libp2pTransport implements Transport {
       try {
         const ma = multiaddr(a);
         let best = Infinity;
-        for (let i = 0; i < n; i++) best = Math.min(best, await this.node.services.ping.ping(ma, { signal: AbortSignal.timeout(5_000) }));
+        for (let i = 0; i < n; i++) {
+          const t0 = performance.now();
+          const ms = await this.node.services.ping.ping(ma, { signal: AbortSignal.timeout(5_000) });
+          // @libp2p/ping times with Date.now(): whole milliseconds, so a loopback or LAN link reads 0.
+          // Below its resolution, our own clock around the call (which also opens the stream, so an
+          // upper bound) is used, capped at the 1 ms that libp2p's 0 promises.
+          best = Math.min(best, ms >= 1 ? ms : Math.min(performance.now() - t0, 1));
+        }
         return best / 1000;
       } catch (err) {
         lastErr = err;

@@ -110,4 +110,21 @@ export function transportCompliance(f: TransportFactory): void {
       await b.stop();
     }
   });
+
+  test(`${f.name}: ping (where offered) gives a positive RTT under a second on this machine`, async (t) => {
+    const a = await f.create();
+    const b = await f.create();
+    try {
+      if (!a.ping) return t.skip("this transport measures no RTT");
+      // The planner divides by hops' RTTs and reports them: a loopback link must not read 0 (libp2p's
+      // own ping has whole-millisecond resolution).
+      for (let i = 0; i < 5; i++) {
+        const rtt = await a.ping(b.addresses());
+        assert.ok(rtt > 0 && rtt < 1, `RTT ${rtt} s`);
+      }
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
+  });
 }
