@@ -13,6 +13,8 @@ export interface Proc {
   child: ChildProcess;
   out: string;
   exited: Promise<number | null>;
+  /** The processes started beside it (a mesh's host and workers): their output goes into waitFor's errors. */
+  group?: Proc[];
 }
 
 export function startProc(args: string[], env: Record<string, string> = {}): Proc {
@@ -28,10 +30,19 @@ export async function waitFor(p: Proc, re: RegExp, timeoutMs = 30_000): Promise<
   for (;;) {
     const m = p.out.match(re);
     if (m) return m;
-    if (p.child.exitCode !== null) throw new Error(`process exited (${p.child.exitCode}) before ${re}:\n${p.out}`);
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${re}:\n${p.out}`);
+    if (p.child.exitCode !== null) throw new Error(`process exited (${p.child.exitCode}) before ${re}:\n${p.out}${others(p)}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${re}:\n${p.out}${others(p)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The other processes' output, for a failure that may have been caused on their side. */
+function others(p: Proc): string {
+  const label = (x: Proc) => {
+    const a = x.child.spawnargs;
+    return a.includes("--name") ? `${a[2]} ${a[a.indexOf("--name") + 1]}` : a[2];
+  };
+  return (p.group ?? []).filter((x) => x !== p).map((x) => `\n--- ${label(x)} (pid ${x.child.pid}, exit ${x.child.exitCode}) ---\n${x.out}`).join("");
 }
 
 export function tempDir(prefix = "llmesh-test-"): string {
@@ -76,6 +87,7 @@ export async function startMesh(model: string, opts: MeshOptions = {}): Promise<
     ...(opts.split ? ["--split", opts.split] : []), ...(opts.extra ?? []),
   ]);
   const procs = [host];
+  host.group = procs;
   const close = async () => {
     for (const p of procs) if (p.child.exitCode === null) p.child.kill("SIGTERM");
     await Promise.all(procs.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))])));
@@ -87,6 +99,7 @@ export async function startMesh(model: string, opts: MeshOptions = {}): Promise<
     const addWorker = async (name: string, env: Record<string, string> = {}, extra: string[] = []): Promise<Proc> => {
       const w = startProc(["join", token, "--model", model, "--data-dir", join(dir, name), "--listen", "/ip4/127.0.0.1/tcp/0", "--name", name, ...extra], env);
       procs.push(w);
+      w.group = procs;
       workers.push(w);
       await waitFor(w, /joined the mesh/);
       return w;
