@@ -12,7 +12,14 @@
 //         column j) for the 7-bit relaxed dot: exactly ggml's integer dot products, at the cost
 //         of reading 8.5 instead of 4.5/5.5 bits per weight.
 //   q8r1  Q4_1, Q5_1 — the same with f32 m[4] after d[4] (160 bytes), quants 0..15/0..31.
-//   q4k   Q4_K — GGUF blocks as they are (144 bytes per 256 columns), row after row.
+//   q4kr  Q4_K — rows interleaved 4 at a time; per group and super-block of 256 columns, 608
+//         bytes (4.75 bits per weight, GGUF's 4.5 + 5.6%): f32 d[4], f32 dmin[4] (offsets 0, 16);
+//         the 6-bit scales unpacked to bytes (offset 32 + 4j + k: sub-block j, row k); the mins
+//         unpacked to bytes (offset 64 + 8k + j); then per 64-column chunk c the 4 rows' GGUF quant
+//         bytes interleaved by 4 as in q8u (offset 96 + 128c + 16·(l >> 2) + 4k + (l & 3): row k,
+//         low nibble column 64c + l, high nibble column 64c + 32 + l, l < 32), so that one 16-byte
+//         load holds 8 columns of the 4 rows and one dot against 4 splatted activations serves them.
+//         Nothing is unpacked in the kernel's loop, and every activation is loaded once per group.
 //   k8    Q5_K, Q6_K — widened to one byte per quant per 256 columns (336 bytes): f32 d, f32 dmin,
 //         8 pad bytes, i16 sc[16] (scale per 16 columns), i16 m[16] (offset per 16 columns), u8
 //         q[256]. Q5_K: q 0..31, m = the min of the 32-column sub-block; Q6_K: q + 32 (0..63),
@@ -23,7 +30,7 @@ import { FP16_TO_F32, dequantizeRow } from "../gguf/formats/index.ts";
 import { GGMLType } from "../gguf/types.ts";
 import type { KernelMemory } from "./memory.ts";
 
-export type LayoutName = "q8r" | "q8u" | "q8r1" | "q4k" | "k8" | "f32" | "f16" | "bf16";
+export type LayoutName = "q8r" | "q8u" | "q8r1" | "q4kr" | "k8" | "f32" | "f16" | "bf16";
 /**
  * The activation format a layout's kernel takes: q8 (Q8_0 as i16), q8i (Q8_0 as int8 with
  * Q8_1 block sums), q8k (Q8_K as int8), or floats.
@@ -62,7 +69,7 @@ const LAYOUTS: Record<number, LayoutInfo> = {
   [GGMLType.Q5_0]: { layout: "q8u", act: "q8i", kernel: "mm_q50", bytes: (c, r) => (c / 32) * 36 * r },
   [GGMLType.Q4_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
   [GGMLType.Q5_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
-  [GGMLType.Q4_K]: { layout: "q4k", act: "q8k", kernel: "mm_q4k", bytes: (c, r) => (c / 256) * 144 * r },
+  [GGMLType.Q4_K]: { layout: "q4kr", act: "q8k", kernel: "mm_q4k", bytes: (c, r) => (c / 256) * 152 * r },
   [GGMLType.Q5_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 336 * r },
   [GGMLType.Q6_K]: { layout: "k8", act: "q8k", kernel: "mm_k6", bytes: (c, r) => (c / 256) * 336 * r },
   [GGMLType.F32]: { layout: "f32", act: "f32", kernel: "mm_f32", bytes: (c, r) => c * 4 * r },
@@ -166,10 +173,10 @@ export function packTensorRows(mem: KernelMemory, type: number, nCols: number, n
   const out = mem.u8.subarray(ptr, ptr + bytes);
   // Every byte of the real rows is written below; only the padding rows must be zeroed (the memory may
   // be reused): in the interleaved layouts they sit in the last group of 4 rows, else at the end.
-  const interleaved = info.layout === "q8r" || info.layout === "q8u" || info.layout === "q8r1";
+  const interleaved = info.layout === "q8r" || info.layout === "q8u" || info.layout === "q8r1" || info.layout === "q4kr";
   out.fill(0, interleaved ? bytes - bytes / (nRowsPadded / 4) : (bytes / nRowsPadded) * nRows);
   const t: KTensor = { mem, layout: info.layout, type, act: info.act, kernel: info.kernel, ptr, bytes, nCols, nRows, nRowsPadded };
-  if (info.layout === "f32" || info.layout === "f16" || info.layout === "bf16" || info.layout === "q4k") {
+  if (info.layout === "f32" || info.layout === "f16" || info.layout === "bf16") {
     read(0, nRows, out);
     return t;
   }
@@ -221,6 +228,24 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
           for (let j = 0; j < 32; j++) q[base + POS_CHUNKS[j]] = tmp[j];
           f[(o >> 2) + k] = unpacked[0];
           if (hdr === 32) f[(o >> 2) + 4 + k] = unpacked[1];
+        }
+      }
+      break;
+    }
+    case "q4kr": {
+      const nsb = nCols / 256;
+      for (let r = r0; r < r1; r++) {
+        const k = r & 3;
+        for (let s = 0; s < nsb; s++) {
+          const o = ((r >> 2) * nsb + s) * 608;
+          const bo = (r - r0) * rowBytes + s * 144;
+          dv.setFloat32(o + 4 * k, f16(src, bo), true);
+          dv.setFloat32(o + 16 + 4 * k, f16(src, bo + 2), true);
+          for (let j = 0; j < 8; j++) {
+            out[o + 32 + 4 * j + k] = kScale(src, bo + 4, j);
+            out[o + 64 + 8 * k + j] = kMin(src, bo + 4, j);
+          }
+          for (let c = 0; c < 4; c++) for (let l = 0; l < 32; l++) out[o + 96 + 128 * c + 4 * k + POS_CHUNKS[l]] = src[bo + 16 + 32 * c + l];
         }
       }
       break;
@@ -285,7 +310,7 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
   const u8 = t.mem.u8;
   const n = t.nCols;
   switch (t.layout) {
-    case "f32": case "f16": case "bf16": case "q4k": {
+    case "f32": case "f16": case "bf16": {
       const rb = t.bytes / t.nRowsPadded;
       dequantizeRow(t.type, u8.subarray(t.ptr + row * rb, t.ptr + (row + 1) * rb), dst, n);
       return;
@@ -305,6 +330,26 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
         for (let j = 0; j < 32; j++) {
           const qo = o + hdr + 4 * k + POS_CHUNKS[j];
           dst[b * 32 + j] = Math.fround(d * (dv.getInt8(qo) - off)) + m;
+        }
+      }
+      return;
+    }
+    case "q4kr": {
+      // ggml's dequantize_row_q4_K: y = (d·sc)·q − dmin·m, each product rounded to f32
+      const dv = new DataView(u8.buffer, t.ptr, t.bytes);
+      const k = row & 3;
+      for (let s = 0; s < n / 256; s++) {
+        const o = ((row >> 2) * (n / 256) + s) * 608;
+        const d = dv.getFloat32(o + 4 * k, true);
+        const dmin = dv.getFloat32(o + 16 + 4 * k, true);
+        for (let j = 0; j < 8; j++) {
+          const ds = Math.fround(d * dv.getUint8(o + 32 + 4 * j + k));
+          const dm = Math.fround(dmin * dv.getUint8(o + 64 + 8 * k + j));
+          const q = o + 96 + 128 * (j >> 1) + 4 * k;
+          for (let l = 0; l < 32; l++) {
+            const b = dv.getUint8(q + POS_CHUNKS[l]);
+            dst[s * 256 + 32 * j + l] = Math.fround(ds * (j & 1 ? b >> 4 : b & 15)) - dm;
+          }
         }
       }
       return;
