@@ -1656,7 +1656,8 @@ function accumulate32(
 /**
  * Causal attention of a chunk of nTok query rows (positions pos0 + t) against a KV cache.
  *   q    f32 (nTok, nHead·hd)          out  f32 (nTok, nHead·hdv)
- *   k    f32 (.., kDim) keys by position    v  f32 (.., vDim) values by position
+ *   k    f32 keys: head h's at position j at k + 4·(h·kHead + j·kDim) (hd of them; KV cache
+ *        head-major: kDim = hd, kHead = capacity·hd)    v  f32 values likewise (vHead, vDim)
  *   tmp  scratch of 128 + hd·8 + hdv·4 + (pos0 + nTok)·8 bytes (16-byte aligned)
  * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
  *
@@ -1673,7 +1674,7 @@ function accumulate32(
 @inline
 function attendBody(
   FMA: bool, q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
-  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
 ): void {
   const group = nHead / nHeadKv;
   f16round4Consts(tmp);
@@ -1700,7 +1701,7 @@ function attendBody(
       // (1) scores, four positions at a time
       let j = 0;
       for (; j + 4 <= nKv; j += 4) {
-        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
         let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
         for (let i = 0; i < hd; i += 4) {
           const kq = kp + (<usize>i << 2);
@@ -1727,7 +1728,7 @@ function attendBody(
         store<f32>(sp, <f32>(f64x2.extract_lane(a3, 0) + f64x2.extract_lane(a3, 1)) * scale, 12);
       }
       for (; j < nKv; j++) {
-        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
         let a0 = f64x2.splat(0);
         let a1 = f64x2.splat(0);
         for (let i = 0; i < hd; i += 4) {
@@ -1758,11 +1759,11 @@ function attendBody(
       expNegF32(sc, nKv);
       // (3) the accumulator and S, in order
       let S: f32 = 0;
-      const vHead = v + (<usize>(kvh * hdv) << 2);
+      const vBase = v + (<usize>(kvh * vHead) << 2);
       if (FMA && (hdv & 31) == 0) {
         for (let d0 = 0; d0 < hdv; d0 += 32) {
           // (the same S from each)
-          S = accumulate32(vsMask, acc + (<usize>d0 << 2), vHead + (<usize>d0 << 2), vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cES, cK);
+          S = accumulate32(vsMask, acc + (<usize>d0 << 2), vBase + (<usize>d0 << 2), vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cES, cK);
         }
       } else {
         let r = 0;
@@ -1784,7 +1785,7 @@ function attendBody(
           } else {
             S += vs; // = f32(f64(S) + f64(vs))
           }
-          const vp = vHead + <usize>j * vRow;
+          const vp = vBase + <usize>j * vRow;
           if (FMA) {
             const w4 = f32x4.splat(vs);
             for (let d = 0; d < hdv; d += 4) {
@@ -1814,9 +1815,9 @@ function attendBody(
 
 export function attend(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
-  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
 ): void {
-  attendBody(false, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1);
+  attendBody(false, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead);
 }
 
 /**
@@ -1827,15 +1828,15 @@ export function attend(
  */
 export function attend_fma(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
-  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
 ): void {
-  attendBody(true, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1);
+  attendBody(true, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead);
 }
 
 /** attend's scalar twin (the same operations, one lane at a time). */
 export function attend_generic(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
-  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
 ): void {
   const group = nHead / nHeadKv;
   const qd = tmp + (F16R_CONSTS << 4);
@@ -1853,7 +1854,7 @@ export function attend_generic(
       let M: f32 = -Infinity;
       let S: f32 = 0;
       for (let j = 0; j < nKv; j++) {
-        const kp = k + (<usize>(j * kDim + kvh * hd) << 2);
+        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
         let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
         for (let i = 0; i < hd; i += 4) {
           const kq = kp + (<usize>i << 2);
@@ -1877,7 +1878,7 @@ export function attend_generic(
         } else {
           vs = <f32>NativeMath.exp(<f64>(s - M));
         }
-        const vp = v + (<usize>(j * vDim + kvh * hdv) << 2);
+        const vp = v + (<usize>(kvh * vHead + j * vDim) << 2);
         for (let d = 0; d < hdv; d++) {
           const p = acc + (<usize>d << 2);
           const r = <f32>(<f64>load<f32>(p) + <f64>load<f32>(vp + (<usize>d << 2)) * <f64>vs);
@@ -1905,17 +1906,17 @@ export function attend_mt(p: usize, tmpStride: i32, r0: i32, r1: i32, generic: i
   if (generic == 2) {
     attend_fma(
       load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
-      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1,
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
     );
   } else if (generic != 0) {
     attend_generic(
       load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
-      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1,
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
     );
   } else {
     attend(
       load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
-      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1,
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
     );
   }
 }

@@ -39,10 +39,8 @@ export function attendChunk(
   const hdv = c.headDimV;
   const qDim = c.nHead * hd;
   const oDim = c.nHead * hdv;
-  const kDim = kv.kDim;
-  const vDim = kv.vDim;
-  const K = kv.k[l]; // (capacity, n_head_kv*head_dim)
-  const V = kv.v[l]; // (capacity, n_head_kv*head_dim_v)
+  const K = kv.k[l]; // (n_head_kv, capacity, head_dim)
+  const V = kv.v[l]; // (n_head_kv, capacity, head_dim_v)
   const f16 = kv.type === "f16";
   const scale = fround(1 / Math.sqrt(hd));
   const group = c.nHead / c.nHeadKv;
@@ -62,7 +60,7 @@ export function attendChunk(
       let M = -Infinity;
       let S = 0;
       for (let j = 0; j < nKv; j++) {
-        const kb = j * kDim + kvh * hd;
+        const kb = kv.kOffset(j, kvh);
         let d0 = 0;
         let d1 = 0;
         let d2 = 0;
@@ -88,7 +86,7 @@ export function attendChunk(
         } else {
           vs = fround(Math.exp(fround(s - M)));
         }
-        const vb = j * vDim + kvh * hdv;
+        const vb = kv.vOffset(j, kvh);
         if (f16) {
           for (let d = 0; d < hdv; d++) {
             // acc[d] = f16round(acc[d] + v * vs), with f16round inlined for the normal fp16 range

@@ -222,7 +222,7 @@ export class Engine {
     if (this.disposed) throw new Error("engine: used after dispose()");
     const id = this.nextSeq++;
     const c = this.config;
-    this.sequences.set(id, this.parts.map((p) => new KVCache(p.range.end - p.range.start, c.nHeadKv * c.headDim, c.nHeadKv * c.headDimV, this.maxContext, this.kvCacheType)));
+    this.sequences.set(id, this.parts.map((p) => new KVCache(p.range.end - p.range.start, c.nHeadKv * c.headDim, c.nHeadKv * c.headDimV, this.maxContext, this.kvCacheType, 64, c.nHeadKv)));
     return id;
   }
 

@@ -83,10 +83,8 @@ export class ReferenceForward implements ForwardImpl {
     ropeApply(this.s.rope, k, 0, c.nHeadKv, hd, cs, 0);
 
     kv.write(l, pos, 1, k, v, 0);
-    const K = kv.k[l]; // (n_ctx, n_head_kv*head_dim)
-    const V = kv.v[l]; // (n_ctx, n_head_kv*head_dim_v)
-    const kDim = c.nHeadKv * hd;
-    const vDim = c.nHeadKv * hdv;
+    const K = kv.k[l]; // (n_head_kv, capacity, head_dim): position j of head h at kv.kOffset(j, h)
+    const V = kv.v[l]; // (n_head_kv, capacity, head_dim_v)
     const f16 = kv.type === "f16";
 
     // Attention with the numerics of llama.cpp's CPU flash-attention kernel (see attention.ts):
@@ -106,7 +104,7 @@ export class ReferenceForward implements ForwardImpl {
       let S = 0; // running sum of exp(score - M)
       for (let j = 0; j <= pos; j++) {
         let dot = 0;
-        for (let i = 0; i < hd; i++) dot += qh[i] * K[j * kDim + kvh * hd + i];
+        for (let i = 0; i < hd; i++) dot += qh[i] * K[kv.kOffset(j, kvh) + i];
         const score = fround(fround(dot) * scale);
         let ms = 1; // rescale of what was accumulated, when the max grows
         let vs = 1; // weight of position j: exp(score - M)
@@ -117,7 +115,7 @@ export class ReferenceForward implements ForwardImpl {
         } else {
           vs = fround(Math.exp(fround(score - M)));
         }
-        for (let d = 0; d < hdv; d++) acc[d] = round(acc[d] + V[j * vDim + kvh * hdv + d] * vs);
+        for (let d = 0; d < hdv; d++) acc[d] = round(acc[d] + V[kv.vOffset(j, kvh) + d] * vs);
         S = fround(S * ms + vs);
       }
       const inv = S === 0 ? 0 : fround(1 / S);

@@ -124,14 +124,16 @@ export class Kernels {
   /**
    * Causal attention (assembly/kernels.ts attend, the arithmetic of src/engine/attention.ts) of the
    * query rows [row0, row0 + nTok) of q (.., nHead·hd) at positions pos0 + t against a KV cache in
-   * this kernel memory (keys at kPtr (.., kDim), values at vPtr (.., vDim), f32 storage, fp16
-   * values when f16), into the same rows of out (.., nHead·hdv). The heads are split among the
+   * this kernel memory (f32 storage, fp16 values when f16): head h's key at position j at element
+   * h·kHead + j·kDim from kPtr (position-major rows: kDim = nHeadKv·hd, kHead = hd, the defaults;
+   * the head-major KVCache: kDim = hd, kHead = capacity·hd), values likewise from vPtr; into the
+   * same rows of out (.., nHead·hdv). The heads are split among the
    * threads; each head is computed by one thread with the same code (results never depend on it).
    */
   attend(
     a: { nHead: number; nHeadKv: number; headDim: number; headDimV: number },
     q: Float32Array, out: Float32Array, row0: number, nTok: number, pos0: number,
-    kPtr: number, vPtr: number, kDim: number, vDim: number, f16: boolean,
+    kPtr: number, vPtr: number, kDim: number, vDim: number, f16: boolean, kHead = a.headDim, vHead = a.headDimV,
   ): void {
     this.live();
     const { nHead, nHeadKv, headDim: hd, headDimV: hdv } = a;
@@ -143,11 +145,11 @@ export class Kernels {
     const op = mem.scratchPtr("att.o", nTok * oDim * 4);
     const tmpStride = (128 + hd * 8 + hdv * 4 + (pos0 + nTok) * 8 + 63) & ~63; // scratch per head
     const tmp = mem.scratchPtr("att.tmp", nHead * tmpStride);
-    const args = mem.scratchPtr("att.args", 64);
+    const args = mem.scratchPtr("att.args", 128);
     const buf = mem.memory.buffer;
     new Float32Array(buf, qp, nTok * qDim).set(q.subarray(row0 * qDim, (row0 + nTok) * qDim));
-    const a32 = new Int32Array(buf, args, 15);
-    a32.set([qp, op, nTok, pos0, kPtr, vPtr, kDim, vDim, nHead, nHeadKv, hd, hdv, 0, f16 ? 1 : 0, tmp]);
+    const a32 = new Int32Array(buf, args, 17);
+    a32.set([qp, op, nTok, pos0, kPtr, vPtr, kDim, vDim, nHead, nHeadKv, hd, hdv, 0, f16 ? 1 : 0, tmp, kHead, vHead]);
     new Float32Array(buf, args + 48, 1)[0] = Math.fround(1 / Math.sqrt(hd)); // scale
     // "rows": 4 per head (the pool hands out rows in groups of 4). The pool's work estimate is
     // rows × args[1] × args[7]: tmpStride (~ context) × a head-dim factor (attend_mt ignores args[7])

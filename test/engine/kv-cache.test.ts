@@ -63,3 +63,23 @@ test("the cache grows by doubling up to maxContext and rounds to fp16 for the f1
   kv32.write(0, 0, 1, k, k, 0);
   assert.deepEqual(Array.from(kv32.v[0].subarray(0, 4)), Array.from(k));
 });
+
+test("heads are stored head-major (each head's positions contiguous) and keep their values as the cache grows", () => {
+  // 3 heads of 4 (keys) and of 2 (values): row t of the source holds head h's key at [4h, 4h + 4)
+  const kv = new KVCache(1, 12, 6, 64, "f32", 4, 3);
+  const key = (t: number, h: number, i: number) => 100 * t + 10 * h + i;
+  const rows = (n: number, t0: number, dim: number, hd: number) => Float32Array.from({ length: n * dim }, (_, e) => key(t0 + Math.floor(e / dim), Math.floor((e % dim) / hd), e % hd));
+  kv.write(0, 0, 3, rows(3, 0, 12, 4), rows(3, 0, 6, 2), 0);
+  kv.reserve(20); // grows from 4 to 32 positions: every head's block moves
+  assert.equal(kv.capacity, 32);
+  kv.write(0, 3, 10, rows(10, 3, 12, 4), rows(10, 3, 6, 2), 0);
+  assert.equal(kv.kHeadStride, 32 * 4);
+  for (let t = 0; t < 13; t++) {
+    for (let h = 0; h < 3; h++) {
+      assert.equal(kv.kOffset(t, h), h * 32 * 4 + t * 4);
+      assert.deepEqual(Array.from(kv.k[0].subarray(kv.kOffset(t, h), kv.kOffset(t, h) + 4)), [0, 1, 2, 3].map((i) => key(t, h, i)));
+      assert.deepEqual(Array.from(kv.v[0].subarray(kv.vOffset(t, h), kv.vOffset(t, h) + 2)), [0, 1].map((i) => key(t, h, i)));
+    }
+  }
+  assert.throws(() => new KVCache(1, 12, 6, 64, "f32", 4, 5), /5 heads do not divide/);
+});

@@ -33,7 +33,7 @@ function reference(c: ModelConfig, q: Float32Array, t: number, pos: number, kv: 
     const sc: number[] = [];
     for (let j = 0; j <= pos; j++) {
       let d = 0;
-      for (let i = 0; i < hd; i++) d += q[t * nHead * hd + h * hd + i] * kv.k[l][j * kv.kDim + kvh * hd + i];
+      for (let i = 0; i < hd; i++) d += q[t * nHead * hd + h * hd + i] * kv.k[l][kv.kOffset(j, kvh) + i];
       sc.push(d / Math.sqrt(hd));
     }
     const m = Math.max(...sc);
@@ -41,7 +41,7 @@ function reference(c: ModelConfig, q: Float32Array, t: number, pos: number, kv: 
     for (const s of sc) sum += Math.exp(s - m);
     for (let j = 0; j <= pos; j++) {
       const w = Math.exp(sc[j] - m) / sum;
-      for (let d = 0; d < hdv; d++) out[h * hdv + d] += w * kv.v[l][j * kv.vDim + kvh * hdv + d];
+      for (let d = 0; d < hdv; d++) out[h * hdv + d] += w * kv.v[l][kv.vOffset(j, kvh) + d];
     }
   }
   return out;
@@ -65,7 +65,7 @@ for (const { nHead, nHeadKv, hd, hdv, type } of CASES) {
     const threaded = new Kernels({ threads: 2 });
     const noFma = new Kernels({ threads: 1, fma: false }); // the f64 emulation of the FMA
     const nLayers = 2;
-    const caches = Array.from({ length: 5 }, () => new KVCache(nLayers, kDim, vDim, 4096, type, 8));
+    const caches = Array.from({ length: 5 }, () => new KVCache(nLayers, kDim, vDim, 4096, type, 8, nHeadKv));
     caches[4].attach(noFma.mem);
     caches[0].attach(simd.mem);
     caches[1].attach(twin.mem);
@@ -86,7 +86,7 @@ for (const { nHead, nHeadKv, hd, hdv, type } of CASES) {
         for (let l = 0; l < nLayers; l++) {
           kv.write(l, pos0, nTok, k, v, 0);
           if (i === 2) attendChunk(c, q, out, 0, nTok, pos0, kv, l, scratch);
-          else [simd, twin, undefined, threaded, noFma][i]!.attend(c, q, out, 0, nTok, pos0, kv.kPtr[l], kv.vPtr[l], kDim, vDim, type === "f16");
+          else [simd, twin, undefined, threaded, noFma][i]!.attend(c, q, out, 0, nTok, pos0, kv.kPtr[l], kv.vPtr[l], kv.kRow, kv.vRow, type === "f16", kv.kHeadStride, kv.vHeadStride);
         }
         kv.length = pos0 + nTok;
         outs.push(out);

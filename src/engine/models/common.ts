@@ -128,7 +128,7 @@ export function attentionBlock(b: BatchState, L: LayerWeights, l: number, opts: 
   for (const { entry: e, row0 } of b.entries) {
     if (wasmAttention) e.kv.attach(kern.mem); // the cache lives in kernel memory (no copies)
     e.kv.write(l, e.pos0, e.nTokens, k, v, row0);
-    if (wasmAttention) kern.attend(c, q, att, row0, e.nTokens, e.pos0, e.kv.kPtr[l], e.kv.vPtr[l], kDim, vDim, e.kv.type === "f16");
+    if (wasmAttention) kern.attend(c, q, att, row0, e.nTokens, e.pos0, e.kv.kPtr[l], e.kv.vPtr[l], e.kv.kRow, e.kv.vRow, e.kv.type === "f16", e.kv.kHeadStride, e.kv.vHeadStride);
     else attendChunk(c, q, att, row0, e.nTokens, e.pos0, e.kv, l, s);
   }
 
