@@ -16,11 +16,8 @@ import { pathToFileURL } from "node:url";
 import { quantize } from "../src/gguf/formats/index.ts";
 import { GGMLType } from "../src/gguf/types.ts";
 import * as here from "../src/kernels/index.ts";
+import { arg } from "./arg.ts";
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-}
 const base = process.argv[2];
 if (!base || base.startsWith("--")) {
   console.error("usage: node bench/ab-kernels.ts <other checkout> [--types ..] [--shapes ..] [--tokens ..]");

@@ -33,13 +33,10 @@ import { openGGUF } from "../src/gguf/reader.ts";
 import { GGMLType } from "../src/gguf/types.ts";
 import { KernelMemory, Kernels } from "../src/kernels/index.ts";
 import { modelFile } from "./synth-cache.ts";
+import { arg } from "./arg.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-}
 const SHAPES = arg("shapes", "smollm2-135m,qwen2.5-0.5b,llama-3.2-1b").split(",");
 const TYPES = arg("types", "Q8_0,Q4_K").split(",");
 const THREADS = arg("threads", "1,2").split(",").map(Number);

@@ -9,11 +9,8 @@ import { Engine } from "../src/engine/engine.ts";
 import { modelFile } from "./synth-cache.ts";
 import { argmax } from "../src/engine/sampling.ts";
 import { openGGUF } from "../src/gguf/reader.ts";
+import { arg } from "./arg.ts";
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-}
 const SHAPE = arg("shape", "llama-3.2-3b");
 const TYPE = arg("type", "Q8_0");
 const PART_GIB = Number(arg("part-gib", "2.5"));

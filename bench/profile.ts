@@ -7,11 +7,8 @@ import { readFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { Engine } from "../src/engine/engine.ts";
 import { openGGUF } from "../src/gguf/reader.ts";
+import { arg } from "./arg.ts";
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-}
 const file = process.argv[2];
 if (!file || file.startsWith("--")) {
   console.error("usage: node bench/profile.ts <model.gguf> [--prompt N] [--decode N] [--threads N] [--phase decode|prefill] [--top N]");
