@@ -1,6 +1,6 @@
 // Causal grouped-query attention of one sequence chunk against its KV cache (fast path).
 //
-// With the WASM kernels (the default) the fast path runs assembly/kernels.ts `attend` instead, on
+// With the WASM kernels (the default) the fast path runs assembly/attention.ts `attend` instead, on
 // a KV cache that lives in kernel memory: the same arithmetic, bit for bit (test/kernels/attention.test.ts).
 // This TypeScript version serves the "typescript" kernels option and head dims not a multiple of 4.
 //
@@ -10,7 +10,7 @@
 //   q is converted to the cache type (fp16 for an F16 cache)
 //   for each position j in order (online softmax):
 //     s = f32(q·k_j) * scale   (q·k_j summed in f64, lanes i%4 separately, then (l0+l2)+(l1+l3),
-//                             the order of the WASM kernel assembly/kernels.ts attend)
+//                             the order of the WASM kernel assembly/attention.ts attend)
 //     if s > M: ms = expf(M - s), M = s, acc *= ms     (acc rounded to the cache type)
 //     else:     vs = expf(s - M)
 //     acc = round(acc + v_j * vs)                        (fp16 accumulator for an F16 cache)

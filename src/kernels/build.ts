@@ -1,4 +1,4 @@
-// Builds the WebAssembly kernels (assembly/kernels.ts, AssemblyScript) into build/kernels.wasm.
+// Builds the WebAssembly kernels (assembly/*.ts, AssemblyScript; entry assembly/kernels.ts) into build/kernels.wasm.
 //
 //   npm run build           (also run by `npm install` through the "prepare" script)
 //   node src/kernels/build.ts
@@ -7,7 +7,7 @@
 // its source, so a clean clone works even if the install step was skipped. Nothing is fetched:
 // the compiler is the `assemblyscript` package from node_modules. A build takes ~2–3 s.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,7 +33,10 @@ export function buildKernels(out = KERNELS_WASM): void {
 }
 
 function upToDate(): boolean {
-  return existsSync(KERNELS_WASM) && statSync(KERNELS_WASM).mtimeMs >= statSync(KERNELS_SOURCE).mtimeMs;
+  if (!existsSync(KERNELS_WASM)) return false;
+  const dir = dirname(KERNELS_SOURCE);
+  const newest = Math.max(...readdirSync(dir).filter((f) => f.endsWith(".ts")).map((f) => statSync(join(dir, f)).mtimeMs));
+  return statSync(KERNELS_WASM).mtimeMs >= newest;
 }
 
 /** The kernel module's bytes, building it first if needed. */

@@ -122,7 +122,7 @@ export class Kernels {
   }
 
   /**
-   * Causal attention (assembly/kernels.ts attend, the arithmetic of src/engine/attention.ts) of the
+   * Causal attention (assembly/attention.ts attend, the arithmetic of src/engine/attention.ts) of the
    * query rows [row0, row0 + nTok) of q (.., nHead·hd) at positions pos0 + t against a KV cache in
    * this kernel memory (f32 storage, fp16 values when f16): head h's key at position j at element
    * h·kHead + j·kDim from kPtr (position-major rows: kDim = nHeadKv·hd, kHead = hd, the defaults;

@@ -7,7 +7,7 @@
 // once at load, scratch buffers are reused by name and only reallocated when they must grow.
 import { kernelsWasmBytes } from "./build.ts";
 
-/** The kernel exports (see assembly/kernels.ts). */
+/** The kernel exports (see assembly/kernels.ts and the files it re-exports). */
 export interface KernelExports {
   quantize_q8(x: number, n: number, nTok: number, q: number, d: number, s: number): void;
   quantize_q8_generic(x: number, n: number, nTok: number, q: number, d: number, s: number): void;

@@ -1,4 +1,4 @@
-// SwiGLU in WASM (src/engine/ops.ts swiglu → assembly/kernels.ts swiglu) against the TypeScript
+// SwiGLU in WASM (src/engine/ops.ts swiglu → assembly/swiglu.ts swiglu) against the TypeScript
 // formula, bit for bit: the kernel's exp (fdexp, fdlibm's __ieee754_exp) must give Math.exp's bits.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -61,7 +61,7 @@ test("Kernels.swiglu on 1 and 2 threads == swigluTS, bit for bit", () => {
 });
 
 test("swiglu (SIMD) == swiglu_generic on every range, ties of f32 rounding included", () => {
-  // (an exhaustive run over all 2^32 f32 inputs found no difference: see assembly/kernels.ts expF32x4)
+  // (an exhaustive run over all 2^32 f32 inputs found no difference: see assembly/swiglu.ts expF32x4)
   const mem = new KernelMemory();
   const e = mem.exports;
   const r = rng(13);

@@ -1,0 +1,528 @@
+import { f16round } from "./common";
+import { expNeg2 } from "./exp";
+
+// ---------------------------------------------------------------------------------------------
+// Attention over the KV cache (src/engine/attention.ts has the same arithmetic in TypeScript)
+//
+// Online softmax with llama.cpp's CPU flash-attention numerics: for each query head, positions
+// j = 0 .. pos0+t in order:
+//   dot  = Σ q_i·k_ji in f64, lanes i%4 summed separately, then (l0 + l2) + (l1 + l3)
+//   s    = f32(dot) · scale (f32)
+//   s > M: ms = f32(exp(M - s)), M = s, acc = round(acc · ms)    else vs = f32(exp(s - M))
+//   acc  = round(f32(f64(acc) + f64(v_j)·vs))                      (an FMA, rounded to f32 once)
+//   S    = f32(S·ms + vs)
+//   out  = acc · f32(1 / S)
+// round = fp16 rounding for an F16 cache (f16 != 0), none for F32; q is rounded to fp16 too.
+// exp is musl's f64 exp (NativeMath.exp; expNeg2 below, four at a time, the same bits) rounded to
+// f32, which equals the TypeScript fround(Math.exp(x)) (V8's fdlibm) for every f32 x in [-104, 0]
+// (checked exhaustively; below that both round to 0).
+// The SIMD kernels split this loop into passes (see attendBody) with the same operations per value.
+// The f64 products and sums of the acc update emulate the FMA of ggml_vec_mad_f16 (one rounding to
+// f32, then to fp16).
+
+/**
+ * f16round on 4 lanes, the same values as f16round lane by lane. The constants come in as
+ * arguments (loaded from memory once per call: a v128.const in the loop costs V8 several instructions).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function f16round4(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cHalf: v128, cOne: v128, cMask: v128): v128 {
+  const a = v128.and(x, cAbs);
+  // common case: every lane in the normal fp16 range [2^-14, 65520): keep 10 mantissa bits, ties to even
+  if (!v128.any_true(i32x4.ge_u(i32x4.sub(a, cLo), cSpan))) {
+    return v128.and(i32x4.add(i32x4.add(x, cHalf), v128.and(i32x4.shr_u(x, 13), cOne)), cMask);
+  }
+  return f16round4Slow(x);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+const F16R_CONSTS: i32 = 8;
+
+/** Writes f16round4's (and f16roundK's) constants at c (8·16 bytes). */
+function f16round4Consts(c: usize): void {
+  v128.store(c, i32x4.splat(0x7fffffff));
+  v128.store(c, i32x4.splat(0x38800000), 16);
+  v128.store(c, i32x4.splat(0x477ff000 - 0x38800000), 32);
+  v128.store(c, i32x4.splat(0xfff), 48);
+  v128.store(c, i32x4.splat(1), 64);
+  v128.store(c, i32x4.splat(0xffffe000), 80);
+  v128.store(c, i32x4.splat(0xff800000), 96);
+  v128.store(c, i32x4.splat((13 << 23) | 0x400000), 112);
+}
+
+/**
+ * x rounded to fp16 where every lane's |x| is in the normal fp16 range [2^-14, 65520) (the caller
+ * checks): with K = ±1.5·2^(e+13) (the sign and exponent e of x), x + K lies in a binade whose f32
+ * step is x's fp16 step, so (x + K) − K is x rounded to fp16, ties to even (K is an even multiple
+ * of the step) — equal to f16round for every f32 in that range of either sign (checked exhaustively).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function f16roundK(x: v128, cES: v128, cK: v128): v128 {
+  const K = i32x4.add(v128.and(x, cES), cK);
+  return f32x4.sub(f32x4.add(x, K), K);
+}
+
+/** f16round4 when some lane is outside the normal range (zero, fp16 subnormal, overflow, NaN). */
+function f16round4Slow(x: v128): v128 {
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  if (v128.any_true(i32x4.ge_u(a, i32x4.splat(0x477ff000)))) {
+    // overflow / NaN in some lane: lane by lane
+    let r = f32x4.replace_lane(x, 0, f16round(f32x4.extract_lane(x, 0)));
+    r = f32x4.replace_lane(r, 1, f16round(f32x4.extract_lane(x, 1)));
+    r = f32x4.replace_lane(r, 2, f16round(f32x4.extract_lane(x, 2)));
+    return f32x4.replace_lane(r, 3, f16round(f32x4.extract_lane(x, 3)));
+  }
+  const normal = v128.and(
+    i32x4.add(i32x4.add(x, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(x, 13), i32x4.splat(1))),
+    i32x4.splat(0xffffe000),
+  );
+  // |x| < 2^-14: x + 0.75 lies in [0.5, 1) where the f32 step is 2^-24, the fp16 subnormal step
+  // (0.75 is an even multiple of it, so ties round to even as they should); keep the sign of zero
+  const sub = v128.or(
+    f32x4.sub(f32x4.add(x, f32x4.splat(0.75)), f32x4.splat(0.75)),
+    v128.and(x, i32x4.splat(0x80000000)),
+  );
+  return v128.bitselect(sub, normal, i32x4.lt_u(a, i32x4.splat(0x38800000)));
+}
+
+/**
+ * f16round on 4 lanes for any input, without calls (f16round4Slow's arithmetic, and overflow to
+ * ±inf, NaN to NaN, as f16round): the rare paths of accumulate32, where a call would make V8 keep
+ * the loop's values on the stack.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function f16round4Any(x: v128): v128 {
+  const a = v128.and(x, i32x4.splat(0x7fffffff));
+  const sign = v128.and(x, i32x4.splat(0x80000000));
+  const normal = v128.and(
+    i32x4.add(i32x4.add(x, i32x4.splat(0xfff)), v128.and(i32x4.shr_u(x, 13), i32x4.splat(1))),
+    i32x4.splat(0xffffe000),
+  );
+  const sub = v128.or(f32x4.sub(f32x4.add(x, f32x4.splat(0.75)), f32x4.splat(0.75)), sign);
+  const big = v128.bitselect(i32x4.splat(0x7fc00000), v128.or(sign, i32x4.splat(0x7f800000)), i32x4.gt_u(a, i32x4.splat(0x7f800000)));
+  const r = v128.bitselect(sub, normal, i32x4.lt_u(a, i32x4.splat(0x38800000)));
+  return v128.bitselect(big, r, i32x4.ge_u(a, i32x4.splat(0x477ff000)));
+}
+
+/**
+ * In place: x = f32(exp(x)) for the n f32 at p (x <= 0, or NaN), four at a time: the same values
+ * as f32(NativeMath.exp(x)) (below -200, exp(-200): 0 in f32 either way).
+ */
+function expNegF32(p: usize, n: i32): void {
+  const lim = f32x4.splat(-200);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const q = p + (<usize>i << 2);
+    const x = f32x4.pmax(v128.load(q), lim); // (pmax: NaN stays NaN)
+    const lo = expNeg2(f64x2.promote_low_f32x4(x));
+    const hi = expNeg2(f64x2.promote_low_f32x4(v128.shuffle<f32>(x, x, 2, 3, 2, 3)));
+    v128.store(q, v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5));
+  }
+  for (; i < n; i++) {
+    const q = p + (<usize>i << 2);
+    store<f32>(q, <f32>NativeMath.exp(<f64>load<f32>(q)));
+  }
+}
+
+/** For the tests: expNegF32 on the n f32 at p. */
+export function attend_exp(p: usize, n: i32): void {
+  expNegF32(p, n);
+}
+
+/** For the tests: f32(NativeMath.exp(x)) on the n f32 at p (attend_generic's exp). */
+export function attend_exp_generic(p: usize, n: i32): void {
+  for (let i = 0; i < n; i++) {
+    const q = p + (<usize>i << 2);
+    store<f32>(q, <f32>NativeMath.exp(<f64>load<f32>(q)));
+  }
+}
+
+/**
+ * Pass (3) of attendBody for the 32 accumulator lanes at p (F16: fp16 rounding, else none), held
+ * in registers over all positions: v_j at vp + j·vRow, the exps at sc, the rescaling positions at
+ * rl (nR of them, ascending). Returns S. With F16 one range check covers the 32 lanes of a step,
+ * then f16roundK (f16round4Any where some lane is out of the normal fp16 range: zero, tiny, huge;
+ * and at the rare rescalings). cSpanP points to the range's span (loaded where it is needed: one
+ * register fewer).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function accumulate32(
+  F16: bool, p: usize, vp: usize, vRow: usize, sc: usize, rl: usize, nR: i32, nKv: i32,
+  cAbs: v128, cLo: v128, cSpanP: usize, cES: v128, cK: v128,
+): f32 {
+  let c0 = v128.load(p), c1 = v128.load(p, 16), c2 = v128.load(p, 32), c3 = v128.load(p, 48);
+  let c4 = v128.load(p, 64), c5 = v128.load(p, 80), c6 = v128.load(p, 96), c7 = v128.load(p, 112);
+  let S: f32 = 0;
+  let j = 0;
+  let r = 0;
+  while (true) {
+    // positions without a rescaling, up to the next one
+    const jr = r < nR ? load<i32>(rl + (<usize>r << 2)) : nKv;
+    for (; j < jr; j++, vp += vRow) {
+      const vs = load<f32>(sc + (<usize>j << 2));
+      S += vs; // = f32(f64(S) + f64(vs))
+      const w4 = f32x4.splat(vs);
+      c0 = f32x4.relaxed_madd(v128.load(vp), w4, c0);
+      c1 = f32x4.relaxed_madd(v128.load(vp, 16), w4, c1);
+      c2 = f32x4.relaxed_madd(v128.load(vp, 32), w4, c2);
+      c3 = f32x4.relaxed_madd(v128.load(vp, 48), w4, c3);
+      c4 = f32x4.relaxed_madd(v128.load(vp, 64), w4, c4);
+      c5 = f32x4.relaxed_madd(v128.load(vp, 80), w4, c5);
+      c6 = f32x4.relaxed_madd(v128.load(vp, 96), w4, c6);
+      c7 = f32x4.relaxed_madd(v128.load(vp, 112), w4, c7);
+      if (F16) {
+        const m = i32x4.max_u(i32x4.max_u(
+          i32x4.max_u(i32x4.sub(v128.and(c0, cAbs), cLo), i32x4.sub(v128.and(c1, cAbs), cLo)),
+          i32x4.max_u(i32x4.sub(v128.and(c2, cAbs), cLo), i32x4.sub(v128.and(c3, cAbs), cLo)),
+        ), i32x4.max_u(
+          i32x4.max_u(i32x4.sub(v128.and(c4, cAbs), cLo), i32x4.sub(v128.and(c5, cAbs), cLo)),
+          i32x4.max_u(i32x4.sub(v128.and(c6, cAbs), cLo), i32x4.sub(v128.and(c7, cAbs), cLo)),
+        ));
+        if (!v128.any_true(i32x4.ge_u(m, v128.load(cSpanP)))) {
+          c0 = f16roundK(c0, cES, cK);
+          c1 = f16roundK(c1, cES, cK);
+          c2 = f16roundK(c2, cES, cK);
+          c3 = f16roundK(c3, cES, cK);
+          c4 = f16roundK(c4, cES, cK);
+          c5 = f16roundK(c5, cES, cK);
+          c6 = f16roundK(c6, cES, cK);
+          c7 = f16roundK(c7, cES, cK);
+        } else {
+          c0 = f16round4Any(c0);
+          c1 = f16round4Any(c1);
+          c2 = f16round4Any(c2);
+          c3 = f16round4Any(c3);
+          c4 = f16round4Any(c4);
+          c5 = f16round4Any(c5);
+          c6 = f16round4Any(c6);
+          c7 = f16round4Any(c7);
+        }
+      }
+    }
+    if (j >= nKv) break;
+    // position j rescales: acc = round(acc · ms), then acc = round(acc + v_j · 1)
+    const ms = load<f32>(sc + (<usize>j << 2));
+    S = <f32>(<f64>S * <f64>ms + 1);
+    const m4 = f32x4.splat(ms);
+    c0 = f32x4.mul(c0, m4);
+    c1 = f32x4.mul(c1, m4);
+    c2 = f32x4.mul(c2, m4);
+    c3 = f32x4.mul(c3, m4);
+    c4 = f32x4.mul(c4, m4);
+    c5 = f32x4.mul(c5, m4);
+    c6 = f32x4.mul(c6, m4);
+    c7 = f32x4.mul(c7, m4);
+    if (F16) {
+      c0 = f16round4Any(c0);
+      c1 = f16round4Any(c1);
+      c2 = f16round4Any(c2);
+      c3 = f16round4Any(c3);
+      c4 = f16round4Any(c4);
+      c5 = f16round4Any(c5);
+      c6 = f16round4Any(c6);
+      c7 = f16round4Any(c7);
+    }
+    c0 = f32x4.add(c0, v128.load(vp));
+    c1 = f32x4.add(c1, v128.load(vp, 16));
+    c2 = f32x4.add(c2, v128.load(vp, 32));
+    c3 = f32x4.add(c3, v128.load(vp, 48));
+    c4 = f32x4.add(c4, v128.load(vp, 64));
+    c5 = f32x4.add(c5, v128.load(vp, 80));
+    c6 = f32x4.add(c6, v128.load(vp, 96));
+    c7 = f32x4.add(c7, v128.load(vp, 112));
+    if (F16) {
+      c0 = f16round4Any(c0);
+      c1 = f16round4Any(c1);
+      c2 = f16round4Any(c2);
+      c3 = f16round4Any(c3);
+      c4 = f16round4Any(c4);
+      c5 = f16round4Any(c5);
+      c6 = f16round4Any(c6);
+      c7 = f16round4Any(c7);
+    }
+    j++;
+    vp += vRow;
+    r++;
+  }
+  v128.store(p, c0);
+  v128.store(p, c1, 16);
+  v128.store(p, c2, 32);
+  v128.store(p, c3, 48);
+  v128.store(p, c4, 64);
+  v128.store(p, c5, 80);
+  v128.store(p, c6, 96);
+  v128.store(p, c7, 112);
+  return S;
+}
+
+/**
+ * Causal attention of a chunk of nTok query rows (positions pos0 + t) against a KV cache.
+ *   q    f32 (nTok, nHead·hd)          out  f32 (nTok, nHead·hdv)
+ *   k    f32 keys: head h's at position j at k + 4·(h·kHead + j·kDim) (hd of them; KV cache
+ *        head-major: kDim = hd, kHead = capacity·hd)    v  f32 values likewise (vHead, vDim)
+ *   tmp  scratch of 128 + hd·8 + hdv·4 + (pos0 + nTok)·8 bytes (16-byte aligned)
+ * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
+ *
+ * The online softmax's operations run in three passes per query head, so that independent work is
+ * not serialized behind the accumulator: (1) the scores of all positions, four positions at a
+ * time (independent f64 dot products); (2) the running maximum, which lists the positions that
+ * rescale, then every position's exp — ms where s > M, else vs — four at a time; (3) in order,
+ * the rescaling, the fp16 accumulator update and S — with FMA and hdv a multiple of 32, for 32
+ * accumulator lanes at a time held in registers (accumulate32). Each value is computed by exactly
+ * the operations of the one-loop form above (attend_generic), in the same order per value: the
+ * same bits.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function attendBody(
+  FMA: bool, q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+): void {
+  const group = nHead / nHeadKv;
+  f16round4Consts(tmp);
+  const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
+  const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
+  const cES = v128.load(tmp, 96), cK = v128.load(tmp, 112);
+  const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
+  const acc = qd + (<usize>hd << 3); // (hdv) f32
+  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32: the scores, then their exps (ms or vs)
+  const rl = sc + (<usize>(pos0 + nTok) << 2); // (pos0 + nTok) i32: the positions that rescale
+  const vsMask = f16 != 0;
+  const kRow = <usize>kDim << 2;
+  const vRow = <usize>vDim << 2;
+  for (let t = 0; t < nTok; t++) {
+    const nKv = pos0 + t + 1;
+    for (let h = h0; h < h1; h++) {
+      const kvh = h / group;
+      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
+      for (let i = 0; i < hd; i++) {
+        const x = load<f32>(qp + (<usize>i << 2));
+        store<f64>(qd + (<usize>i << 3), <f64>(vsMask ? f16round(x) : x));
+      }
+      for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
+      // (1) scores, four positions at a time
+      let j = 0;
+      for (; j + 4 <= nKv; j += 4) {
+        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
+        let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          const q01 = v128.load(qi);
+          const q23 = v128.load(qi, 16);
+          a0 = f64x2.add(a0, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq))));
+          b0 = f64x2.add(b0, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
+          a1 = f64x2.add(a1, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow))));
+          b1 = f64x2.add(b1, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow, 8))));
+          a2 = f64x2.add(a2, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow))));
+          b2 = f64x2.add(b2, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow, 8))));
+          a3 = f64x2.add(a3, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow))));
+          b3 = f64x2.add(b3, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow, 8))));
+        }
+        const sp = sc + (<usize>j << 2);
+        a0 = f64x2.add(a0, b0);
+        a1 = f64x2.add(a1, b1);
+        a2 = f64x2.add(a2, b2);
+        a3 = f64x2.add(a3, b3);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
+        store<f32>(sp, <f32>(f64x2.extract_lane(a3, 0) + f64x2.extract_lane(a3, 1)) * scale, 12);
+      }
+      for (; j < nKv; j++) {
+        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
+        let a0 = f64x2.splat(0);
+        let a1 = f64x2.splat(0);
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          a0 = f64x2.add(a0, f64x2.mul(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq))));
+          a1 = f64x2.add(a1, f64x2.mul(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
+        }
+        const a = f64x2.add(a0, a1);
+        store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
+      }
+      // (2) the running maximum, listing the positions that rescale (s > M), each score replaced by
+      // the argument of its exp (M - s there, else s - M); then the exps, in place
+      let M: f32 = -Infinity;
+      let nR = 0;
+      for (j = 0; j < nKv; j++) {
+        const p = sc + (<usize>j << 2);
+        const s = load<f32>(p);
+        if (s > M) {
+          store<f32>(p, M - s);
+          store<i32>(rl + (<usize>nR << 2), j);
+          nR++;
+          M = s;
+        } else {
+          store<f32>(p, s - M);
+        }
+      }
+      expNegF32(sc, nKv);
+      // (3) the accumulator and S, in order
+      let S: f32 = 0;
+      const vBase = v + (<usize>(kvh * vHead) << 2);
+      if (FMA && (hdv & 31) == 0) {
+        for (let d0 = 0; d0 < hdv; d0 += 32) {
+          // (the same S from each)
+          S = accumulate32(vsMask, acc + (<usize>d0 << 2), vBase + (<usize>d0 << 2), vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cES, cK);
+        }
+      } else {
+        let r = 0;
+        let jr = nR > 0 ? load<i32>(rl) : -1; // the next position that rescales
+        for (j = 0; j < nKv; j++) {
+          let vs = load<f32>(sc + (<usize>j << 2));
+          if (j == jr) {
+            r++;
+            jr = r < nR ? load<i32>(rl + (<usize>r << 2)) : -1;
+            const ms = vs;
+            vs = 1;
+            S = <f32>(<f64>S * <f64>ms + 1);
+            const m4 = f32x4.splat(ms);
+            for (let d = 0; d < hdv; d += 4) {
+              const p = acc + (<usize>d << 2);
+              const x = f32x4.mul(v128.load(p), m4);
+              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+            }
+          } else {
+            S += vs; // = f32(f64(S) + f64(vs))
+          }
+          const vp = vBase + <usize>j * vRow;
+          if (FMA) {
+            const w4 = f32x4.splat(vs);
+            for (let d = 0; d < hdv; d += 4) {
+              const p = acc + (<usize>d << 2);
+              const x = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
+              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+            }
+          } else {
+            const vs2 = f64x2.splat(<f64>vs);
+            for (let d = 0; d < hdv; d += 4) {
+              const p = acc + (<usize>d << 2);
+              const q4 = vp + (<usize>d << 2);
+              const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
+              const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
+              const x = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+            }
+          }
+        }
+      }
+      const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
+      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
+      for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
+    }
+  }
+}
+
+export function attend(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+): void {
+  attendBody(false, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead);
+}
+
+/**
+ * attend with the acc update as one f32x4.relaxed_madd: only used where fma_probe() says that it is
+ * a fused multiply-add (x86 with FMA3, ARM64), which rounds once to f32 exactly as the f64
+ * emulation in attend does (the f64 sum of fp16/f32 operands is exact or rounds far from an f32
+ * tie) — test/kernels/attention.test.ts checks the two against each other bit for bit.
+ */
+export function attend_fma(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+): void {
+  attendBody(true, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead);
+}
+
+/** attend's scalar twin (the same operations, one lane at a time). */
+export function attend_generic(
+  q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
+  nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+): void {
+  const group = nHead / nHeadKv;
+  const qd = tmp + (F16R_CONSTS << 4);
+  const acc = qd + (<usize>hd << 3);
+  for (let t = 0; t < nTok; t++) {
+    const nKv = pos0 + t + 1;
+    for (let h = h0; h < h1; h++) {
+      const kvh = h / group;
+      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
+      for (let i = 0; i < hd; i++) {
+        const x = load<f32>(qp + (<usize>i << 2));
+        store<f64>(qd + (<usize>i << 3), <f64>(f16 != 0 ? f16round(x) : x));
+      }
+      for (let d = 0; d < hdv; d++) store<f32>(acc + (<usize>d << 2), 0);
+      let M: f32 = -Infinity;
+      let S: f32 = 0;
+      for (let j = 0; j < nKv; j++) {
+        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
+        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
+        for (let i = 0; i < hd; i += 4) {
+          const kq = kp + (<usize>i << 2);
+          const qi = qd + (<usize>i << 3);
+          s0 += load<f64>(qi) * <f64>load<f32>(kq);
+          s1 += load<f64>(qi, 8) * <f64>load<f32>(kq, 4);
+          s2 += load<f64>(qi, 16) * <f64>load<f32>(kq, 8);
+          s3 += load<f64>(qi, 24) * <f64>load<f32>(kq, 12);
+        }
+        const s: f32 = <f32>((s0 + s2) + (s1 + s3)) * scale;
+        let ms: f32 = 1;
+        let vs: f32 = 1;
+        if (s > M) {
+          ms = <f32>NativeMath.exp(<f64>(M - s));
+          M = s;
+          for (let d = 0; d < hdv; d++) {
+            const p = acc + (<usize>d << 2);
+            const r = load<f32>(p) * ms;
+            store<f32>(p, f16 != 0 ? f16round(r) : r);
+          }
+        } else {
+          vs = <f32>NativeMath.exp(<f64>(s - M));
+        }
+        const vp = v + (<usize>(kvh * vHead + j * vDim) << 2);
+        for (let d = 0; d < hdv; d++) {
+          const p = acc + (<usize>d << 2);
+          const r = <f32>(<f64>load<f32>(p) + <f64>load<f32>(vp + (<usize>d << 2)) * <f64>vs);
+          store<f32>(p, f16 != 0 ? f16round(r) : r);
+        }
+        S = <f32>(<f64>S * <f64>ms + <f64>vs);
+      }
+      const inv: f32 = S == 0 ? 0 : <f32>1 / S;
+      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
+      for (let d = 0; d < hdv; d++) store<f32>(op + (<usize>d << 2), load<f32>(acc + (<usize>d << 2)) * inv);
+    }
+  }
+}
+
+/**
+ * attend with the matmuls' uniform signature, for the worker pool: heads [r0/4, r1/4) (the pool
+ * splits "rows" in groups of 4, one group per head here). p points to attend's arguments as i32
+ * (scale as its f32 bits, tmp the base of nHead scratch areas of tmpStride bytes each).
+ */
+export function attend_mt(p: usize, tmpStride: i32, r0: i32, r1: i32, generic: i32 /* 1: attend_generic, 2: attend_fma */, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32): void {
+  const h0 = r0 >> 2;
+  const h1 = r1 >> 2;
+  if (h1 <= h0) return;
+  const tmp = <usize>load<i32>(p, 56) + <usize>(h0 * tmpStride);
+  if (generic == 2) {
+    attend_fma(
+      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
+    );
+  } else if (generic != 0) {
+    attend_generic(
+      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
+    );
+  } else {
+    attend(
+      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
+    );
+  }
+}

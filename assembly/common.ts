@@ -1,0 +1,74 @@
+// Helpers shared by the kernel families: scalar fp16 rounding, SIMD horizontal sums, the 4-row
+// f64 → f32 store and the unsigned-by-signed int8 pair dot. Not exported from the module.
+
+// ---------------------------------------------------------------------------------------------
+// Scalar helpers
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function f16tof32(h: u32): f32 {
+  return reinterpret<f32>(((h & 0x8000) << 16) | ((h & 0x7fff) << 13)) * reinterpret<f32>(0x77800000);
+}
+
+/** The fp16 value nearest to x (ties to even), as an f32 (src/engine/float16.ts f16round). */
+export function f16round(x: f32): f32 {
+  const u = reinterpret<u32>(x);
+  const a = u & 0x7fffffff;
+  if (a < 0x38800000) {
+    const r = <f32>((<f64>x + 402653184.0) - 402653184.0);
+    return r == 0 ? x * 0 : r;
+  }
+  if (a >= 0x477ff000) {
+    if (a > 0x7f800000) return NaN;
+    return u >> 31 ? -Infinity : Infinity;
+  }
+  return reinterpret<f32>((u + 0xfff + ((u >> 13) & 1)) & 0xffffe000);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function q8i(v: f32): i32 {
+  return <i32>nearest<f32>(v);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// SIMD building blocks
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function hsum4(s0: v128, s1: v128, s2: v128, s3: v128): v128 {
+  // [Σs0, Σs1, Σs2, Σs3]
+  const a = i32x4.add(v128.shuffle<i32>(s0, s1, 0, 4, 1, 5), v128.shuffle<i32>(s0, s1, 2, 6, 3, 7));
+  const c = i32x4.add(v128.shuffle<i32>(s2, s3, 0, 4, 1, 5), v128.shuffle<i32>(s2, s3, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(a, c, 0, 1, 4, 5), v128.shuffle<i32>(a, c, 2, 3, 6, 7));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function hsum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Matmul building blocks
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function storeY4(p: usize, a01: v128, a23: v128): void {
+  const lo = f32x4.demote_f64x2_zero(a01);
+  const hi = f32x4.demote_f64x2_zero(a23);
+  v128.store(p, v128.shuffle<i32>(lo, hi, 0, 1, 4, 5));
+}
+
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function dotU8(w: v128, x: v128, R: bool): v128 {
+  // i16x8 sums of adjacent products of 16 unsigned 7-bit weights w and 16 int8 activations x
+  if (R) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);
+  const lo = i16x8.mul(i16x8.extend_low_i8x16_u(w), i16x8.extend_low_i8x16_s(x));
+  const hi = i16x8.mul(i16x8.extend_high_i8x16_u(w), i16x8.extend_high_i8x16_s(x));
+  return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
+}

@@ -1,0 +1,255 @@
+import { dotU8, hsum4, storeY4 } from "./common";
+
+// ---------------------------------------------------------------------------------------------
+// K-quants against Q8_K activations as int8 (xq: i8 (nTok, nCols), xd: f32 per 256, xs: i16 sums
+// of 16 quants). The weights' quants are unsigned (0..15, 0..31, 0..63), so 16 of them are dotted
+// with 16 int8 activations by one i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw on x86, sdot on ARM:
+// exact for a 7-bit unsigned operand, no saturation at these magnitudes) — relaxed_dot_probe()
+// checks it at start-up; the `_x` kernels compute the same i16 pair sums with exact SIMD ops.
+// Per super-block of 256: isum = Σ_j sc_j·Σ q·x, msum = Σ_k m_k·bsum_k, and (in f64, the min
+// term in its own accumulator as in ggml's AVX2 code)
+//   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
+// Token tiling as for Q8R (T = 4, 2, 1 tokens per pass over a row).
+
+// Q4KR: Q4_K, 4 rows interleaved (layout.ts q4kr), 608 bytes per group and super-block of 256
+// columns: f32 d[4], f32 dmin[4], u8 scales (32 + 4j + k: sub-block j, row k), u8 mins (64 + 8k +
+// j), then per 64-column chunk c 128 quant bytes (96 + 128c + 16·(l >> 2) + 4k + (l & 3): row k, low
+// nibble column 64c + l, high nibble column 64c + 32 + l). One 16-byte load W holds 4 columns'
+// low nibbles (sub-block 2c) and 4 columns' high nibbles (2c + 1) of the 4 rows; dotted with the
+// 4 activations splatted, it gives i16 lanes [r0, r0, r1, r1, r2, r2, r3, r3] of pair sums, so
+// the rows never need a horizontal sum. A sub-block's 8 such dots are summed in i16 (≤ 8·2·15·127
+// < 2^15), then scaled by pmaddwd against [s0, s0, s1, s1, ..] (its 4 rows' scales, widened from
+// 4 bytes and duplicated by an unpack): i32x4 of the 4 rows' Σ sc·Σ q·x.
+// The mins: msum_k = Σ_j m_kj·(bs_2j + bs_2j+1) by one pmaddwd per row against the pair sums of the
+// 16-column activation sums. Per super-block (f64, exact products, the generic twin's order):
+//   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
+// Tokens go through one at a time or in pairs (2 × 2 i16 accumulators, no spills); a tile of more
+// tokens would spill and re-reads the group's weights from L1 anyway.
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4kW(s: v128, q: v128, x: usize, R: bool): v128 {
+  // s + the 4 rows' pair sums of one nibble half (q: 16 bytes of 0..15) · 4 activations at x
+  return i16x8.add(s, dotU8(q, v128.load32_splat(x), R));
+}
+
+/** [Σ_j m_kj·(bs_2j + bs_2j+1)] for rows k = 0..3: mins at mp (u8 [4][8]), the 16 activation sums at bs. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4kMins(mp: usize, bs: usize, ones: v128): v128 {
+  const b = i16x8.narrow_i32x4_s(i32x4.dot_i16x8_s(v128.load(bs), ones), i32x4.dot_i16x8_s(v128.load(bs, 16), ones));
+  return hsum4(
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp), b),
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 8), b),
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 16), b),
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 24), b),
+  );
+}
+
+/** acc (f64x2 [a(r0), a(r1)] or rows 2-3) + (d·d_x)·isum for rows lo/hi of the i32x4 sums s. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4kAcc(acc: v128, d: v128, dx: v128, s: v128, hi: bool): v128 {
+  const dd = f64x2.promote_low_f32x4(hi ? v128.shuffle<i32>(d, d, 2, 3, 0, 1) : d);
+  return f64x2.add(acc, f64x2.mul(f64x2.mul(dd, dx), f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(s, s, 2, 3, 0, 1) : s)));
+}
+
+/** One group of 4 rows × tokens t0 (and t0 + 1 when T = 2) → y. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
+  // constants from a runtime value: V8 would rematerialize a constant at each use
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
+  const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
+  const xr = <usize>nCols; // bytes per token of xq
+  const dr = <usize>nsb << 2; // bytes per token of xd
+  const br = <usize>nCols >> 3; // bytes per token of xs (i16 per 16)
+  let a01 = f64x2.splat(0); // a of rows 0-1, token t0
+  let a23 = a01;
+  let m01 = a01;
+  let m23 = a01;
+  let b01 = a01; // token t0 + 1
+  let b23 = a01;
+  let n01 = a01;
+  let n23 = a01;
+  for (let sb = 0; sb < nsb; sb++) {
+    const bp = wg + <usize>sb * 608;
+    const xp = xq + <usize>t0 * xr + (<usize>sb << 8);
+    let v0 = i32x4.splat(0); // Σ sc·Σ q·x of the 4 rows, token t0
+    let v1 = v0; // token t0 + 1
+    for (let c = 0; c < 4; c++) {
+      const qp = bp + 96 + (<usize>c << 7);
+      const x = xp + (<usize>c << 6);
+      let l0 = i16x8.splat(0); // sub-block 2c (low nibbles), token t0
+      let h0 = l0; // sub-block 2c + 1 (high nibbles)
+      let l1 = l0;
+      let h1 = l0;
+      if (T == 1) {
+        // unrolled: immediate offsets (V8 does not fold an address add into a load)
+        let w = v128.load(qp);
+        l0 = q4kW(l0, v128.and(w, mask), x, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 32, R);
+        w = v128.load(qp, 16);
+        l0 = q4kW(l0, v128.and(w, mask), x + 4, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 36, R);
+        w = v128.load(qp, 32);
+        l0 = q4kW(l0, v128.and(w, mask), x + 8, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 40, R);
+        w = v128.load(qp, 48);
+        l0 = q4kW(l0, v128.and(w, mask), x + 12, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 44, R);
+        w = v128.load(qp, 64);
+        l0 = q4kW(l0, v128.and(w, mask), x + 16, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 48, R);
+        w = v128.load(qp, 80);
+        l0 = q4kW(l0, v128.and(w, mask), x + 20, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 52, R);
+        w = v128.load(qp, 96);
+        l0 = q4kW(l0, v128.and(w, mask), x + 24, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 56, R);
+        w = v128.load(qp, 112);
+        l0 = q4kW(l0, v128.and(w, mask), x + 28, R);
+        h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 60, R);
+      } else {
+        // unrolled as T == 1, the second token from its own base pointer (immediate offsets)
+        const x1 = x + xr;
+        let w = v128.load(qp);
+        let lo = v128.and(w, mask);
+        let hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x, R);
+        h0 = q4kW(h0, hi, x + 32, R);
+        l1 = q4kW(l1, lo, x1, R);
+        h1 = q4kW(h1, hi, x1 + 32, R);
+        w = v128.load(qp, 16);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 4, R);
+        h0 = q4kW(h0, hi, x + 36, R);
+        l1 = q4kW(l1, lo, x1 + 4, R);
+        h1 = q4kW(h1, hi, x1 + 36, R);
+        w = v128.load(qp, 32);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 8, R);
+        h0 = q4kW(h0, hi, x + 40, R);
+        l1 = q4kW(l1, lo, x1 + 8, R);
+        h1 = q4kW(h1, hi, x1 + 40, R);
+        w = v128.load(qp, 48);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 12, R);
+        h0 = q4kW(h0, hi, x + 44, R);
+        l1 = q4kW(l1, lo, x1 + 12, R);
+        h1 = q4kW(h1, hi, x1 + 44, R);
+        w = v128.load(qp, 64);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 16, R);
+        h0 = q4kW(h0, hi, x + 48, R);
+        l1 = q4kW(l1, lo, x1 + 16, R);
+        h1 = q4kW(h1, hi, x1 + 48, R);
+        w = v128.load(qp, 80);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 20, R);
+        h0 = q4kW(h0, hi, x + 52, R);
+        l1 = q4kW(l1, lo, x1 + 20, R);
+        h1 = q4kW(h1, hi, x1 + 52, R);
+        w = v128.load(qp, 96);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 24, R);
+        h0 = q4kW(h0, hi, x + 56, R);
+        l1 = q4kW(l1, lo, x1 + 24, R);
+        h1 = q4kW(h1, hi, x1 + 56, R);
+        w = v128.load(qp, 112);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 28, R);
+        h0 = q4kW(h0, hi, x + 60, R);
+        l1 = q4kW(l1, lo, x1 + 28, R);
+        h1 = q4kW(h1, hi, x1 + 60, R);
+      }
+      // the chunk's scales: 8 bytes [sub 2c: rows 0-3, sub 2c+1: rows 0-3] → i16 pairs per row
+      const sc = v128.load8x8_u(bp + 32 + (<usize>c << 3));
+      const sl = v128.shuffle<i16>(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3);
+      const sh = v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
+      v0 = i32x4.add(v0, i32x4.add(i32x4.dot_i16x8_s(l0, sl), i32x4.dot_i16x8_s(h0, sh)));
+      if (T == 2) v1 = i32x4.add(v1, i32x4.add(i32x4.dot_i16x8_s(l1, sl), i32x4.dot_i16x8_s(h1, sh)));
+    }
+    const d = v128.load(bp);
+    const dmin = v128.load(bp, 16);
+    const bs = xs + <usize>t0 * br + (<usize>sb << 5);
+    const dx = xd + <usize>t0 * dr + (<usize>sb << 2);
+    const m0 = q4kMins(bp + 64, bs, ones);
+    const x0 = f64x2.splat(<f64>load<f32>(dx));
+    a01 = q4kAcc(a01, d, x0, v0, false);
+    a23 = q4kAcc(a23, d, x0, v0, true);
+    m01 = q4kAcc(m01, dmin, x0, m0, false);
+    m23 = q4kAcc(m23, dmin, x0, m0, true);
+    if (T == 2) {
+      const m1 = q4kMins(bp + 64, bs + br, ones);
+      const x1 = f64x2.splat(<f64>load<f32>(dx + dr));
+      b01 = q4kAcc(b01, d, x1, v1, false);
+      b23 = q4kAcc(b23, d, x1, v1, true);
+      n01 = q4kAcc(n01, dmin, x1, m1, false);
+      n23 = q4kAcc(n23, dmin, x1, m1, true);
+    }
+  }
+  const yp = y + (<usize>(t0 * ys + (g << 2)) << 2);
+  storeY4(yp, f64x2.sub(a01, m01), f64x2.sub(a23, m23));
+  if (T == 2) storeY4(yp + (<usize>ys << 2), f64x2.sub(b01, n01), f64x2.sub(b23, n23));
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ4K(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nsb = nCols >> 8;
+  const groupBytes = <usize>nsb * 608;
+  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+    const wg = w + <usize>g * groupBytes;
+    let t = 0;
+    for (; t + 2 <= nTok; t += 2) q4krTile(R, 2, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+    if (t < nTok) q4krTile(R, 1, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+  }
+}
+
+export function mm_q4k(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ4K(true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q4k_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ4K(false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+
+export function mm_q4k_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nsb = nCols >> 8;
+  for (let r = r0; r < r1; r++) {
+    const k = <usize>(r & 3);
+    for (let t = 0; t < nTok; t++) {
+      let a: f64 = 0;
+      let m: f64 = 0;
+      for (let sb = 0; sb < nsb; sb++) {
+        const bp = w + (<usize>(r >> 2) * <usize>nsb + <usize>sb) * 608;
+        const xp = xq + <usize>(t * nCols + sb * 256);
+        const bs = xs + (<usize>((t * nCols + sb * 256) >> 4) << 1);
+        let isum = 0;
+        let msum = 0;
+        for (let j = 0; j < 8; j++) {
+          let p = 0;
+          for (let l = 0; l < 32; l++) {
+            const b = <i32>load<u8>(bp + 96 + 128 * (j >> 1) + 16 * (l >> 2) + 4 * k + (l & 3));
+            p += ((j & 1) != 0 ? b >> 4 : b & 15) * <i32>load<i8>(xp + 32 * j + l);
+          }
+          isum += p * <i32>load<u8>(bp + 32 + 4 * j + k);
+          msum += <i32>load<u8>(bp + 64 + 8 * k + j) * (<i32>load<i16>(bs + (j << 2)) + <i32>load<i16>(bs + (j << 2) + 2));
+        }
+        const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
+        a = a + (<f64>load<f32>(bp + 4 * k) * dx) * <f64>isum;
+        m = m + (<f64>load<f32>(bp + 16 + 4 * k) * dx) * <f64>msum;
+      }
+      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>(a - m));
+    }
+  }
+}
+
+// K-quants (K8 below) share these f64 [a, m] helpers.

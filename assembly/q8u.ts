@@ -1,0 +1,202 @@
+import { dotU8, storeY4 } from "./common";
+
+// Q8U / Q8R1: Q4_0 / Q5_0 (Q8U: 144 bytes per group-block, f32 d[4], 4×32 quants stored unsigned,
+// 0..15 / 0..31, x = d·(q − off), off = 8 / 16) and Q4_1 / Q5_1 (Q8R1: 160 bytes, f32 d[4], f32 m[4],
+// 4×32 quants 0..15 / 0..31, x = d·q + m) — the quants of the 4 rows interleaved by chunks of 4
+// columns (see q8uTile), against int8 activations (quantize_q8i: xs = pairs [Q8_1
+// block sum s_x, Σq_x]). The unsigned quants are dotted with the activations by
+// i16x8.relaxed_dot_i8x16_i7x16_s (see dotU8 below); the offset comes off in integers:
+//   isum = Σ q·x − off·Σx (exactly ggml's Σ(q − off)·x);  acc = acc + (d_w·d_x)·isum [+ m_w·s_x] in f64.
+// The same f64 operations as Q8R: results equal those of the int8-widened layout before it.
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uDot(w: usize, x: usize, R: bool, ones: v128): v128 {
+  // 32 columns of the 4 rows → [Σ r0, Σ r1, Σ r2, Σ r3]
+  const a = q8uHalf(v128.load(w), v128.load(w, 16), v128.load(w, 32), v128.load(w, 48), x, R, ones);
+  return i32x4.add(a, q8uHalf(v128.load(w, 64), v128.load(w, 80), v128.load(w, 96), v128.load(w, 112), x + 16, R, ones));
+}
+
+/**
+ * 16 columns (4 chunks w0..w3, each columns c..c+3 of rows 0..3) · the token's int8 activations at
+ * x, 4 at a time splatted to the 4 lanes → i32x4 row sums (the 4 chunks summed in i16: ≤ 4·2·31·127 < 2^15; pairs widened by pmaddwd against ones, a register:
+ * extadd_pairwise loads a constant each time).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uHalf(w0: v128, w1: v128, w2: v128, w3: v128, x: usize, R: bool, ones: v128): v128 {
+  const a = i16x8.add(
+    i16x8.add(dotU8(w0, v128.load32_splat(x), R), dotU8(w1, v128.load32_splat(x, 4), R)),
+    i16x8.add(dotU8(w2, v128.load32_splat(x, 8), R), dotU8(w3, v128.load32_splat(x, 12), R)),
+  );
+  return i32x4.dot_i16x8_s(a, ones);
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uAcc(hdr: i32, OFF: i32, acc: v128, dw: v128, mw: v128, sums: v128, dx: usize, sx: usize, hi: bool): v128 {
+  let isum = hi ? v128.shuffle<i32>(sums, sums, 2, 3, 0, 1) : sums;
+  if (OFF != 0) isum = i32x4.sub(isum, i32x4.splat(OFF * load<i32>(sx, 4)));
+  let r = f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>load<f32>(dx))), f64x2.convert_low_i32x4_s(isum));
+  if (hdr == 32) r = f64x2.add(r, f64x2.mul(mw, f64x2.splat(<f64>load<f32>(sx))));
+  return f64x2.add(acc, r);
+}
+
+/**
+ * One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4). The 128 quant bytes of a group-block
+ * hold the 4 rows by chunks of 4 columns (byte 16·(j >> 2) + 4·k + (j & 3): row k, column j).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
+  const ones = i16x8.splat(<i16>(1 + (nCols >>> 31))); // a runtime value: V8 would rematerialize a constant
+  const gbb = <usize>(hdr + 128);
+  const xr = <usize>nCols; // bytes per token of xq
+  const dr = <usize>nb << 2; // bytes per token of xd
+  const sr = <usize>nb << 3; // bytes per token of xs
+  const x0 = xq + <usize>t0 * xr;
+  const d0 = xd + <usize>t0 * dr;
+  const s0 = xs + <usize>t0 * sr;
+  let a0l = f64x2.splat(0);
+  let a0h = a0l;
+  let a1l = a0l;
+  let a1h = a0l;
+  let a2l = a0l;
+  let a2h = a0l;
+  let a3l = a0l;
+  let a3h = a0l;
+  for (let b = 0; b < nb; b++) {
+    const wp = wg + <usize>b * gbb;
+    const xp = x0 + (<usize>b << 5);
+    const q = wp + <usize>hdr;
+    const dw = v128.load(wp);
+    const dwl = f64x2.promote_low_f32x4(dw);
+    const dwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
+    let mwl = dwl;
+    let mwh = dwh;
+    if (hdr == 32) {
+      const mw = v128.load(wp, 16);
+      mwl = f64x2.promote_low_f32x4(mw);
+      mwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(mw, mw, 2, 3, 0, 1));
+    }
+    const bo = <usize>b << 2;
+    const so = <usize>b << 3;
+    let sums0 = i32x4.splat(0);
+    let sums1 = sums0;
+    let sums2 = sums0;
+    let sums3 = sums0;
+    if (T == 1) sums0 = q8uDot(q, xp, R, ones);
+    else {
+      // tiles: a loop over the block's two halves (unrolled, V8 schedules token after token and
+      // spills the weights)
+      let qh = q;
+      let x = xp;
+      for (let h = 0; h < 2; h++) {
+        const w0 = v128.load(qh);
+        const w1 = v128.load(qh, 16);
+        const w2 = v128.load(qh, 32);
+        const w3 = v128.load(qh, 48);
+        sums0 = i32x4.add(sums0, q8uHalf(w0, w1, w2, w3, x, R, ones));
+        sums1 = i32x4.add(sums1, q8uHalf(w0, w1, w2, w3, x + xr, R, ones));
+        if (T > 2) {
+          sums2 = i32x4.add(sums2, q8uHalf(w0, w1, w2, w3, x + 2 * xr, R, ones));
+          sums3 = i32x4.add(sums3, q8uHalf(w0, w1, w2, w3, x + 3 * xr, R, ones));
+        }
+        qh += 64;
+        x += 16;
+      }
+    }
+    a0l = q8uAcc(hdr, OFF, a0l, dwl, mwl, sums0, d0 + bo, s0 + so, false);
+    a0h = q8uAcc(hdr, OFF, a0h, dwh, mwh, sums0, d0 + bo, s0 + so, true);
+    if (T > 1) {
+      a1l = q8uAcc(hdr, OFF, a1l, dwl, mwl, sums1, d0 + dr + bo, s0 + sr + so, false);
+      a1h = q8uAcc(hdr, OFF, a1h, dwh, mwh, sums1, d0 + dr + bo, s0 + sr + so, true);
+    }
+    if (T > 2) {
+      a2l = q8uAcc(hdr, OFF, a2l, dwl, mwl, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so, false);
+      a2h = q8uAcc(hdr, OFF, a2h, dwh, mwh, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so, true);
+      a3l = q8uAcc(hdr, OFF, a3l, dwl, mwl, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, false);
+      a3h = q8uAcc(hdr, OFF, a3h, dwh, mwh, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, true);
+    }
+  }
+  const yp = y + (<usize>(t0 * ys + g * 4) << 2);
+  const yr = <usize>ys << 2;
+  storeY4(yp, a0l, a0h);
+  if (T > 1) storeY4(yp + yr, a1l, a1h);
+  if (T > 2) {
+    storeY4(yp + 2 * yr, a2l, a2h);
+    storeY4(yp + 3 * yr, a3l, a3h);
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ8U(hdr: i32, OFF: i32, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nb = nCols >> 5;
+  const gb = <usize>nb * <usize>(hdr + 128);
+  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+    const wg = w + <usize>g * gb;
+    let t = 0;
+    for (; t + 4 <= nTok; t += 4) q8uTile(hdr, OFF, R, 4, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+    if (t + 2 <= nTok) {
+      q8uTile(hdr, OFF, R, 2, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+      t += 2;
+    }
+    if (t < nTok) q8uTile(hdr, OFF, R, 1, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+  }
+}
+
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function mmQ8UGeneric(hdr: i32, OFF: i32, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  const nb = nCols >> 5;
+  const gbb = <usize>(hdr + 128);
+  const gb = <usize>nb * gbb;
+  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+    for (let k = 0; k < 4; k++) {
+      for (let t = 0; t < nTok; t++) {
+        let acc: f64 = 0;
+        for (let b = 0; b < nb; b++) {
+          const wp = w + <usize>g * gb + <usize>b * gbb;
+          const xp = xq + <usize>(t * nCols + b * 32);
+          const sp = xs + (<usize>(t * nb + b) << 3);
+          let isum = 0;
+          for (let j = 0; j < 32; j++) isum += <i32>load<u8>(wp + hdr + ((j >> 2) << 4) + 4 * k + (j & 3)) * <i32>load<i8>(xp + j);
+          isum -= OFF * load<i32>(sp, 4);
+          let sc = (<f64>load<f32>(wp + 4 * k) * <f64>load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f64>isum;
+          if (hdr == 32) sc = sc + <f64>load<f32>(wp + 16 + 4 * k) * <f64>load<f32>(sp);
+          acc = acc + sc;
+        }
+        store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), <f32>acc);
+      }
+    }
+  }
+}
+
+export function mm_q40(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 8, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q40_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 8, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q40_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8UGeneric(16, 8, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q50(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 16, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q50_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(16, 16, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q50_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8UGeneric(16, 16, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q8r1(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(32, 0, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q8r1_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8U(32, 0, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
+export function mm_q8r1_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+  mmQ8UGeneric(32, 0, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+}
