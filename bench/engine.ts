@@ -34,6 +34,8 @@ import { GGMLType } from "../src/gguf/types.ts";
 import { KernelMemory, Kernels } from "../src/kernels/index.ts";
 import { modelFile } from "./synth-cache.ts";
 import { arg } from "./arg.ts";
+import { argmax, decodeWeightBytes, median, syntheticPrompt, timeEngine, type Speed } from "../src/engine/speed.ts";
+import { openLlamaCpp } from "../src/cli/llama-cpp.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -45,11 +47,6 @@ const DECODE = Number(arg("decode", "128"));
 const PROMPT = Number(arg("prompt", "512"));
 const LLAMA = !process.argv.includes("--no-llama");
 const BATCH = Number(arg("batch", "0"));
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** Single-thread read bandwidth (GB/s): WASM SIMD streaming sum over 512 MiB, median of 5. */
 function readBandwidth(): number {
@@ -66,28 +63,12 @@ function readBandwidth(): number {
   return n / (median(ts.slice(1)) / 1000) / 1e9;
 }
 
-function tokens(n: number, vocab: number, seed: number): number[] {
-  let s = seed;
-  return Array.from({ length: n }, () => {
-    s = (s * 1103515245 + 12345) >>> 0;
-    return 1 + (s % (vocab - 1));
-  });
-}
-
-function argmax(l: Float32Array): number {
-  let b = 0;
-  for (let i = 1; i < l.length; i++) if (l[i] > l[b]) b = i;
-  return b;
-}
-
-interface Speed { prefill: number; decode: number }
-
 /** Aggregate decode tok/s of n sequences stepping together (32-token prompts, 32 steps), median of RUNS. */
 function batchDecode(e: Engine, n: number): number {
   const vocab = e.config.nVocab;
   const run = (steps: number): number => {
     const seqs = Array.from({ length: n }, () => e.createSequence());
-    let ls = e.forward(seqs.map((seq, i) => ({ seq, tokens: tokens(32, vocab, 100 + i) })));
+    let ls = e.forward(seqs.map((seq, i) => ({ seq, tokens: syntheticPrompt(32, vocab, 100 + i) })));
     const t0 = performance.now();
     for (let s = 0; s < steps; s++) ls = e.forward(seqs.map((seq, i) => ({ seq, tokens: [argmax(ls[i])] })));
     const dt = (performance.now() - t0) / 1000;
@@ -103,55 +84,13 @@ function openLlmesh(file: string, threads: number): { run: (nPrompt: number, nDe
   const g = openGGUF(file);
   const e = Engine.load(g, { threads, maxContext: PROMPT + DECODE + 8 });
   g.close();
-  let weightBytes = 0;
-  for (const t of g.tensors.values()) if (t.dims.length >= 2 && !(t.name === "token_embd.weight" && g.tensors.has("output.weight"))) weightBytes += t.nBytes;
-  const vocab = e.config.nVocab;
-  const run = (nPrompt: number, nDecode: number): Speed => {
-    const seq = e.createSequence();
-    const t0 = performance.now();
-    let [l] = e.forward([{ seq, tokens: tokens(nPrompt, vocab, 7) }]);
-    const t1 = performance.now();
-    for (let i = 0; i < nDecode; i++) [l] = e.forward([{ seq, tokens: [argmax(l)] }]);
-    const t2 = performance.now();
-    e.freeSequence(seq);
-    return { prefill: nPrompt / ((t1 - t0) / 1000), decode: nDecode / ((t2 - t1) / 1000) };
-  };
-  return { run, engine: e, weightBytes };
+  return { run: (nPrompt, nDecode) => timeEngine(e, nPrompt, nDecode), engine: e, weightBytes: decodeWeightBytes(g) };
 }
 
 /** bench/peak-rss.ts in a process of its own: the engine's peak RSS against weights + KV + Node's base. */
 function peakRss(file: string, threads: number): { peakMiB: number; baseMiB: number; weightsMiB: number; kvMiB: number; kernelMiB: number } {
   const out = execFileSync(process.execPath, [join(ROOT, "bench/peak-rss.ts"), file, String(threads), String(PROMPT)], { encoding: "utf8" });
   return JSON.parse(out.trim().split("\n").at(-1)!) as ReturnType<typeof peakRss>;
-}
-
-/** llama.cpp (node-llama-cpp) on the same file: `run` as openLlmesh's, a fresh context per run. */
-async function openLlama(file: string, threads: number): Promise<{ run: (nPrompt: number, nDecode: number) => Promise<Speed>; dispose: () => Promise<void> }> {
-  const { getLlama } = await import("node-llama-cpp");
-  const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" } as Parameters<typeof getLlama>[0] & object);
-  const model = await llama.loadModel({ modelPath: file, gpuLayers: 0 });
-  const vocab = 32000; // every synthetic model has at least the llama-spm vocabulary
-  const run = async (nPrompt: number, nDecode: number): Promise<Speed> => {
-    const ctx = await model.createContext({ contextSize: PROMPT + DECODE + 16, sequences: 1, threads, batchSize: 512 });
-    try {
-      const seq = ctx.getSequence();
-      const prompt = tokens(nPrompt, vocab, 7);
-      const t0 = performance.now();
-      await seq.evaluateWithoutGeneratingNewTokens(prompt.slice(0, -1) as never);
-      const t1 = performance.now();
-      let n = 0;
-      let t2 = 0;
-      for await (const _t of seq.evaluate(prompt.slice(-1) as never, { temperature: 0 })) {
-        if (n === 0) t2 = performance.now(); // the last prompt token and the first sampled one
-        if (++n > nDecode) break;
-      }
-      const t3 = performance.now();
-      return { prefill: (nPrompt - 1) / ((t1 - t0) / 1000), decode: nDecode / ((t3 - t2) / 1000) };
-    } finally {
-      await ctx.dispose();
-    }
-  };
-  return { run, dispose: () => model.dispose() };
 }
 
 /**
@@ -162,7 +101,7 @@ async function openLlama(file: string, threads: number): Promise<{ run: (nPrompt
  */
 async function benchPair(file: string, threads: number) {
   const m = openLlmesh(file, threads);
-  const l = LLAMA ? await openLlama(file, threads) : undefined;
+  const l = LLAMA ? await openLlamaCpp(file, threads, PROMPT + DECODE + 16, m.engine.config.nVocab) : undefined;
   m.run(Math.min(PROMPT, 64), 8);
   m.run(PROMPT, 8); // long enough for V8 to have tiered the kernels up
   if (l) await l.run(Math.min(PROMPT, 64), 8);
@@ -211,7 +150,7 @@ function benchKernels(): void {
   };
   const nCols = 576;
   const nRows = 1536;
-  const toks = [1, 2, 4, 16];
+  const toks = [1, 2, 4, 8, 16, 64];
   console.log(`# WASM kernels, 1 thread, CPU time (relaxed int8 dot: ${k.relaxedDot}, FMA: ${k.fma})\n`);
   console.log(`| ${nRows}×${nCols} matmul | ${toks.map((t) => `${t} tok GMAC/s`).join(" | ")} |`);
   console.log(`|---|${toks.map(() => "---").join("|")}|`);
@@ -240,7 +179,8 @@ function benchKernels(): void {
   const q = new Float32Array(nHead * hd).map(() => rnd() * 4);
   const out = new Float32Array(nHead * hd);
   const cfg = { nHead, nHeadKv, headDim: hd, headDimV: hd };
-  const ms = cpuMs(() => k.attend(cfg, q, out, 0, 1, ctx - 1, kp, vp, kDim, kDim, true), 60);
+  // the engine's head-major KV cache (n_head_kv, ctx, hd): kDim = hd, kHead = ctx·hd
+  const ms = cpuMs(() => k.attend(cfg, q, out, 0, 1, ctx - 1, kp, vp, hd, hd, true, ctx * hd, ctx * hd), 60);
   console.log(`\nattention (${nHead}/${nHeadKv} heads of ${hd}, F16 cache, context ${ctx}, 1 token): ${((ms * 1e6) / nHead / ctx).toFixed(1)} ns per position and head`);
 }
 

@@ -1,5 +1,6 @@
 // `llmesh` command line: one file per subcommand under commands/, wired here with commander.
 import { Command } from "commander";
+import { registerBench } from "./commands/bench.ts";
 import { registerInspect } from "./commands/inspect.ts";
 import { registerJoin } from "./commands/join.ts";
 import { registerStatus } from "./commands/status.ts";
@@ -16,6 +17,7 @@ program
   .showHelpAfterError()
   .configureOutput({ outputError: (s, write) => write(s) });
 
+registerBench(program);
 registerInspect(program);
 registerPlan(program);
 registerRun(program);

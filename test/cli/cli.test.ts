@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -78,6 +78,25 @@ test("llmesh synth writes a loadable model of a real shape that llmesh run and i
   }
 });
 
+test("llmesh bench times prefill and decode per thread count, and llama.cpp's on the same file with --vs-llama", () => {
+  const rows = llmesh("bench", MODEL, "--threads", "1,2", "--prompt", "32", "--decode", "16", "--runs", "1", "--json").trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(rows.map((r) => r.threads), [1, 2]);
+  for (const r of rows) {
+    assert.ok(r.llmesh.prefill > 0 && r.llmesh.decode > 0, JSON.stringify(r));
+    // weight GB/s = the bytes one decode step reads × decode tok/s: at most the file, at least its layers
+    const stepBytes = (r.weightGBs * 1e9) / r.llmesh.decode;
+    assert.ok(stepBytes > 0.5 * statSync(MODEL).size && stepBytes <= statSync(MODEL).size, `${stepBytes} bytes per step`);
+    assert.equal(r.llama, undefined);
+  }
+  const [vs] = llmesh("bench", MODEL, "--threads", "1", "--prompt", "32", "--decode", "16", "--runs", "1", "--vs-llama", "--json").trim().split("\n").map((l) => JSON.parse(l));
+  assert.ok(vs.llama.prefill > 0 && vs.llama.decode > 0, JSON.stringify(vs));
+  assert.ok(Math.abs(vs.ratio.decode - vs.llmesh.decode / vs.llama.decode) < 1e-9 * vs.ratio.decode);
+  assert.ok(Math.abs(vs.ratio.prefill - vs.llmesh.prefill / vs.llama.prefill) < 1e-9 * vs.ratio.prefill);
+  const text = llmesh("bench", MODEL, "--threads", "1", "--prompt", "16", "--decode", "4", "--runs", "1");
+  assert.match(text, /stories260K\.gguf: 16-token prefill, 4 decoded tokens, medians of 1 run/);
+  assert.match(text, /threads\s+prefill tok\/s\s+decode tok\/s\s+weights GB\/s\n1\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
+});
+
 test("bad input: a clear one-line error and exit status 1, never a stack trace", () => {
   const dir = mkdtempSync(join(tmpdir(), "llmesh-cli-"));
   try {
@@ -90,6 +109,9 @@ test("bad input: a clear one-line error and exit status 1, never a stack trace",
       [["run", "-m", MODEL, "-n", "4000"], /exceeds the context of 2048 tokens/],
       [["synth", "--shape", "nope", "--vocab", MODEL, "-o", join(dir, "x.gguf")], /unknown model shape "nope"/],
       [["tokenize", "-m", "test/fixtures/vocab/ggml-vocab-gpt-2.gguf"], /required option/],
+      [["bench", join(dir, "missing.gguf"), "--runs", "1"], /cannot open/],
+      [["bench", MODEL, "--threads", "0"], /--threads must be a comma-separated list of positive integers/],
+      [["bench", MODEL, "--prompt", "1"], /--prompt must be at least 2/],
     ] as Array<[string[], RegExp]>) {
       const r = llmeshFails(...args);
       assert.equal(r.status, 1, `${args.join(" ")}: exit ${r.status}\n${r.stderr}`);
