@@ -23,8 +23,9 @@ import { dotU8, hsum4, storeY4 } from "./common";
 // The mins: msum_k = Σ_j m_kj·(bs_2j + bs_2j+1) by one pmaddwd per row against the pair sums of the
 // 16-column activation sums. Per super-block (f64, exact products, the generic twin's order):
 //   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
-// Tokens go through one at a time or in pairs (2 × 2 i16 accumulators, no spills); a tile of more
-// tokens would spill and re-reads the group's weights from L1 anyway.
+// Tokens go through 4, 2 or 1 at a time, each path unrolled with immediate offsets from one base
+// pointer per token: a chunk's nibbles are unpacked once for the tile (4 tokens: 8 i16 accumulators,
+// 12-13 live registers of x64's 16; x1.12-1.18 over pairs at 4-16 tokens in bench:ab).
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -54,7 +55,7 @@ function q4kAcc(acc: v128, d: v128, dx: v128, s: v128, hi: bool): v128 {
   return f64x2.add(acc, f64x2.mul(f64x2.mul(dd, dx), f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(s, s, 2, 3, 0, 1) : s)));
 }
 
-/** One group of 4 rows × tokens t0 (and t0 + 1 when T = 2) → y. */
+/** One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4) → y. */
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, g: i32): void {
@@ -72,11 +73,21 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
   let b23 = a01;
   let n01 = a01;
   let n23 = a01;
+  let c01 = a01; // tokens t0 + 2 and t0 + 3 (T = 4)
+  let c23 = a01;
+  let o01 = a01;
+  let o23 = a01;
+  let e01 = a01;
+  let e23 = a01;
+  let p01 = a01;
+  let p23 = a01;
   for (let sb = 0; sb < nsb; sb++) {
     const bp = wg + <usize>sb * 608;
     const xp = xq + <usize>t0 * xr + (<usize>sb << 8);
     let v0 = i32x4.splat(0); // Σ sc·Σ q·x of the 4 rows, token t0
     let v1 = v0; // token t0 + 1
+    let v2 = v0; // tokens t0 + 2, t0 + 3 (T = 4)
+    let v3 = v0;
     for (let c = 0; c < 4; c++) {
       const qp = bp + 96 + (<usize>c << 7);
       const x = xp + (<usize>c << 6);
@@ -84,6 +95,10 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
       let h0 = l0; // sub-block 2c + 1 (high nibbles)
       let l1 = l0;
       let h1 = l0;
+      let l2 = l0;
+      let h2 = l0;
+      let l3 = l0;
+      let h3 = l0;
       if (T == 1) {
         // unrolled: immediate offsets (V8 does not fold an address add into a load)
         let w = v128.load(qp);
@@ -110,7 +125,7 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
         w = v128.load(qp, 112);
         l0 = q4kW(l0, v128.and(w, mask), x + 28, R);
         h0 = q4kW(h0, v128.and(i16x8.shr_u(w, 4), mask), x + 60, R);
-      } else {
+      } else if (T == 2) {
         // unrolled as T == 1, the second token from its own base pointer (immediate offsets)
         const x1 = x + xr;
         let w = v128.load(qp);
@@ -169,13 +184,110 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
         h0 = q4kW(h0, hi, x + 60, R);
         l1 = q4kW(l1, lo, x1 + 28, R);
         h1 = q4kW(h1, hi, x1 + 60, R);
+      } else {
+        // T == 4: each chunk's nibbles unpacked once for the four tokens
+        const x1 = x + xr;
+        const x2 = x1 + xr;
+        const x3 = x2 + xr;
+        let w = v128.load(qp);
+        let lo = v128.and(w, mask);
+        let hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x, R);
+        h0 = q4kW(h0, hi, x + 32, R);
+        l1 = q4kW(l1, lo, x1, R);
+        h1 = q4kW(h1, hi, x1 + 32, R);
+        l2 = q4kW(l2, lo, x2, R);
+        h2 = q4kW(h2, hi, x2 + 32, R);
+        l3 = q4kW(l3, lo, x3, R);
+        h3 = q4kW(h3, hi, x3 + 32, R);
+        w = v128.load(qp, 16);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 4, R);
+        h0 = q4kW(h0, hi, x + 36, R);
+        l1 = q4kW(l1, lo, x1 + 4, R);
+        h1 = q4kW(h1, hi, x1 + 36, R);
+        l2 = q4kW(l2, lo, x2 + 4, R);
+        h2 = q4kW(h2, hi, x2 + 36, R);
+        l3 = q4kW(l3, lo, x3 + 4, R);
+        h3 = q4kW(h3, hi, x3 + 36, R);
+        w = v128.load(qp, 32);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 8, R);
+        h0 = q4kW(h0, hi, x + 40, R);
+        l1 = q4kW(l1, lo, x1 + 8, R);
+        h1 = q4kW(h1, hi, x1 + 40, R);
+        l2 = q4kW(l2, lo, x2 + 8, R);
+        h2 = q4kW(h2, hi, x2 + 40, R);
+        l3 = q4kW(l3, lo, x3 + 8, R);
+        h3 = q4kW(h3, hi, x3 + 40, R);
+        w = v128.load(qp, 48);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 12, R);
+        h0 = q4kW(h0, hi, x + 44, R);
+        l1 = q4kW(l1, lo, x1 + 12, R);
+        h1 = q4kW(h1, hi, x1 + 44, R);
+        l2 = q4kW(l2, lo, x2 + 12, R);
+        h2 = q4kW(h2, hi, x2 + 44, R);
+        l3 = q4kW(l3, lo, x3 + 12, R);
+        h3 = q4kW(h3, hi, x3 + 44, R);
+        w = v128.load(qp, 64);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 16, R);
+        h0 = q4kW(h0, hi, x + 48, R);
+        l1 = q4kW(l1, lo, x1 + 16, R);
+        h1 = q4kW(h1, hi, x1 + 48, R);
+        l2 = q4kW(l2, lo, x2 + 16, R);
+        h2 = q4kW(h2, hi, x2 + 48, R);
+        l3 = q4kW(l3, lo, x3 + 16, R);
+        h3 = q4kW(h3, hi, x3 + 48, R);
+        w = v128.load(qp, 80);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 20, R);
+        h0 = q4kW(h0, hi, x + 52, R);
+        l1 = q4kW(l1, lo, x1 + 20, R);
+        h1 = q4kW(h1, hi, x1 + 52, R);
+        l2 = q4kW(l2, lo, x2 + 20, R);
+        h2 = q4kW(h2, hi, x2 + 52, R);
+        l3 = q4kW(l3, lo, x3 + 20, R);
+        h3 = q4kW(h3, hi, x3 + 52, R);
+        w = v128.load(qp, 96);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 24, R);
+        h0 = q4kW(h0, hi, x + 56, R);
+        l1 = q4kW(l1, lo, x1 + 24, R);
+        h1 = q4kW(h1, hi, x1 + 56, R);
+        l2 = q4kW(l2, lo, x2 + 24, R);
+        h2 = q4kW(h2, hi, x2 + 56, R);
+        l3 = q4kW(l3, lo, x3 + 24, R);
+        h3 = q4kW(h3, hi, x3 + 56, R);
+        w = v128.load(qp, 112);
+        lo = v128.and(w, mask);
+        hi = v128.and(i16x8.shr_u(w, 4), mask);
+        l0 = q4kW(l0, lo, x + 28, R);
+        h0 = q4kW(h0, hi, x + 60, R);
+        l1 = q4kW(l1, lo, x1 + 28, R);
+        h1 = q4kW(h1, hi, x1 + 60, R);
+        l2 = q4kW(l2, lo, x2 + 28, R);
+        h2 = q4kW(h2, hi, x2 + 60, R);
+        l3 = q4kW(l3, lo, x3 + 28, R);
+        h3 = q4kW(h3, hi, x3 + 60, R);
       }
       // the chunk's scales: 8 bytes [sub 2c: rows 0-3, sub 2c+1: rows 0-3] → i16 pairs per row
       const sc = v128.load8x8_u(bp + 32 + (<usize>c << 3));
       const sl = v128.shuffle<i16>(sc, sc, 0, 0, 1, 1, 2, 2, 3, 3);
       const sh = v128.shuffle<i16>(sc, sc, 4, 4, 5, 5, 6, 6, 7, 7);
       v0 = i32x4.add(v0, i32x4.add(i32x4.dot_i16x8_s(l0, sl), i32x4.dot_i16x8_s(h0, sh)));
-      if (T == 2) v1 = i32x4.add(v1, i32x4.add(i32x4.dot_i16x8_s(l1, sl), i32x4.dot_i16x8_s(h1, sh)));
+      if (T >= 2) v1 = i32x4.add(v1, i32x4.add(i32x4.dot_i16x8_s(l1, sl), i32x4.dot_i16x8_s(h1, sh)));
+      if (T == 4) {
+        v2 = i32x4.add(v2, i32x4.add(i32x4.dot_i16x8_s(l2, sl), i32x4.dot_i16x8_s(h2, sh)));
+        v3 = i32x4.add(v3, i32x4.add(i32x4.dot_i16x8_s(l3, sl), i32x4.dot_i16x8_s(h3, sh)));
+      }
     }
     const d = v128.load(bp);
     const dmin = v128.load(bp, 16);
@@ -187,7 +299,7 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
     a23 = q4kAcc(a23, d, x0, v0, true);
     m01 = q4kAcc(m01, dmin, x0, m0, false);
     m23 = q4kAcc(m23, dmin, x0, m0, true);
-    if (T == 2) {
+    if (T >= 2) {
       const m1 = q4kMins(bp + 64, bs + br, ones);
       const x1 = f64x2.splat(<f64>load<f32>(dx + dr));
       b01 = q4kAcc(b01, d, x1, v1, false);
@@ -195,10 +307,28 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
       n01 = q4kAcc(n01, dmin, x1, m1, false);
       n23 = q4kAcc(n23, dmin, x1, m1, true);
     }
+    if (T == 4) {
+      const m2 = q4kMins(bp + 64, bs + 2 * br, ones);
+      const x2 = f64x2.splat(<f64>load<f32>(dx + 2 * dr));
+      c01 = q4kAcc(c01, d, x2, v2, false);
+      c23 = q4kAcc(c23, d, x2, v2, true);
+      o01 = q4kAcc(o01, dmin, x2, m2, false);
+      o23 = q4kAcc(o23, dmin, x2, m2, true);
+      const m3 = q4kMins(bp + 64, bs + 3 * br, ones);
+      const x3 = f64x2.splat(<f64>load<f32>(dx + 3 * dr));
+      e01 = q4kAcc(e01, d, x3, v3, false);
+      e23 = q4kAcc(e23, d, x3, v3, true);
+      p01 = q4kAcc(p01, dmin, x3, m3, false);
+      p23 = q4kAcc(p23, dmin, x3, m3, true);
+    }
   }
   const yp = y + (<usize>(t0 * ys + (g << 2)) << 2);
   storeY4(yp, f64x2.sub(a01, m01), f64x2.sub(a23, m23));
-  if (T == 2) storeY4(yp + (<usize>ys << 2), f64x2.sub(b01, n01), f64x2.sub(b23, n23));
+  if (T >= 2) storeY4(yp + (<usize>ys << 2), f64x2.sub(b01, n01), f64x2.sub(b23, n23));
+  if (T == 4) {
+    storeY4(yp + (<usize>ys << 3), f64x2.sub(c01, o01), f64x2.sub(c23, o23));
+    storeY4(yp + <usize>ys * 12, f64x2.sub(e01, p01), f64x2.sub(e23, p23));
+  }
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -209,7 +339,11 @@ function mmQ4K(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: u
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     const wg = w + <usize>g * groupBytes;
     let t = 0;
-    for (; t + 2 <= nTok; t += 2) q4krTile(R, 2, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+    for (; t + 4 <= nTok; t += 4) q4krTile(R, 4, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+    if (t + 2 <= nTok) {
+      q4krTile(R, 2, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+      t += 2;
+    }
     if (t < nTok) q4krTile(R, 1, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
   }
 }
