@@ -87,6 +87,7 @@ test("llmesh bench times prefill and decode per thread count, and llama.cpp's on
     const stepBytes = (r.weightGBs * 1e9) / r.llmesh.decode;
     assert.ok(stepBytes > 0.5 * statSync(MODEL).size && stepBytes <= statSync(MODEL).size, `${stepBytes} bytes per step`);
     assert.equal(r.llama, undefined);
+    assert.ok(r.peakRssMiB > statSync(MODEL).size / 2 ** 20 && r.peakRssMiB < 4096, `peak RSS ${r.peakRssMiB} MiB`);
   }
   const [vs] = llmesh("bench", MODEL, "--threads", "1", "--prompt", "32", "--decode", "16", "--runs", "1", "--vs-llama", "--json").trim().split("\n").map((l) => JSON.parse(l));
   assert.ok(vs.llama.prefill > 0 && vs.llama.decode > 0, JSON.stringify(vs));
@@ -94,7 +95,7 @@ test("llmesh bench times prefill and decode per thread count, and llama.cpp's on
   assert.ok(Math.abs(vs.ratio.prefill - vs.llmesh.prefill / vs.llama.prefill) < 1e-9 * vs.ratio.prefill);
   const text = llmesh("bench", MODEL, "--threads", "1", "--prompt", "16", "--decode", "4", "--runs", "1");
   assert.match(text, /stories260K\.gguf: 16-token prefill, 4 decoded tokens, medians of 1 run/);
-  assert.match(text, /threads\s+prefill tok\/s\s+decode tok\/s\s+weights GB\/s\n1\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
+  assert.match(text, /threads\s+prefill tok\/s\s+decode tok\/s\s+weights GB\/s\s+peak RSS MiB\n1\s+[\d.]+\s+[\d.]+\s+[\d.]+\s+\d+/);
 });
 
 test("bad input: a clear one-line error and exit status 1, never a stack trace", () => {

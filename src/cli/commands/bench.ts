@@ -22,6 +22,8 @@ export interface BenchRow {
   weightGBs: number;
   llama?: Speed;
   ratio?: Speed;
+  /** The process's peak resident memory so far (MiB): the engine's weights, KV cache and Node itself, plus llama.cpp's with --vs-llama. */
+  peakRssMiB: number;
 }
 
 function parseThreads(s: string): number[] {
@@ -82,7 +84,7 @@ async function benchThreads(file: string, threads: number, f: BenchFlags): Promi
     }
     const med = (xs: Speed[]): Speed => ({ prefill: median(xs.map((x) => x.prefill)), decode: median(xs.map((x) => x.decode)) });
     const m = med(ours);
-    const row: BenchRow = { threads, llmesh: m, weightGBs: (bytes * m.decode) / 1e9 };
+    const row: BenchRow = { threads, llmesh: m, weightGBs: (bytes * m.decode) / 1e9, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
     if (llama) {
       row.llama = med(theirs);
       row.ratio = {
@@ -100,10 +102,10 @@ async function benchThreads(file: string, threads: number, f: BenchFlags): Promi
 function render(rows: BenchRow[]): string {
   const vs = rows.some((r) => r.llama);
   const f1 = (x: number): string => x.toFixed(1);
-  const head = ["threads", "prefill tok/s", "decode tok/s", "weights GB/s"];
+  const head = ["threads", "prefill tok/s", "decode tok/s", "weights GB/s", "peak RSS MiB"];
   if (vs) head.push("llama.cpp prefill", "llama.cpp decode", "prefill ratio", "decode ratio");
   const body = rows.map((r) => {
-    const cells = [String(r.threads), f1(r.llmesh.prefill), f1(r.llmesh.decode), r.weightGBs.toFixed(2)];
+    const cells = [String(r.threads), f1(r.llmesh.prefill), f1(r.llmesh.decode), r.weightGBs.toFixed(2), r.peakRssMiB.toFixed(0)];
     if (vs) cells.push(f1(r.llama!.prefill), f1(r.llama!.decode), r.ratio!.prefill.toFixed(2), r.ratio!.decode.toFixed(2));
     return cells;
   });
