@@ -331,11 +331,144 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
   }
 }
 
+/**
+ * Two groups of 4 rows · one token, super-block by super-block in lockstep: groups far apart in
+ * memory (the two halves of the row range) make two sequential streams, and each activation load
+ * serves both (as q8rTwo). The same operations per output as q4krTile with T = 1.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q4krTwo(R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, yA: usize, yB: usize): void {
+  const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
+  const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
+  let a01 = f64x2.splat(0); // group A: a of rows 0-1
+  let a23 = a01;
+  let m01 = a01;
+  let m23 = a01;
+  let b01 = a01; // group B
+  let b23 = a01;
+  let n01 = a01;
+  let n23 = a01;
+  for (let sb = 0; sb < nsb; sb++) {
+    const pa = wA + <usize>sb * 608;
+    const pb = wB + <usize>sb * 608;
+    const xp = xq + (<usize>sb << 8);
+    let va = i32x4.splat(0);
+    let vb = va;
+    for (let c = 0; c < 4; c++) {
+      const qa = pa + 96 + (<usize>c << 7);
+      const qb = pb + 96 + (<usize>c << 7);
+      const x = xp + (<usize>c << 6);
+      let la = i16x8.splat(0);
+      let ha = la;
+      let lb = la;
+      let hb = la;
+      let w = v128.load(qa);
+      let u = v128.load(qb);
+      let xl = v128.load32_splat(x);
+      let xh = v128.load32_splat(x, 32);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 16);
+      u = v128.load(qb, 16);
+      xl = v128.load32_splat(x, 4);
+      xh = v128.load32_splat(x, 36);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 32);
+      u = v128.load(qb, 32);
+      xl = v128.load32_splat(x, 8);
+      xh = v128.load32_splat(x, 40);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 48);
+      u = v128.load(qb, 48);
+      xl = v128.load32_splat(x, 12);
+      xh = v128.load32_splat(x, 44);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 64);
+      u = v128.load(qb, 64);
+      xl = v128.load32_splat(x, 16);
+      xh = v128.load32_splat(x, 48);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 80);
+      u = v128.load(qb, 80);
+      xl = v128.load32_splat(x, 20);
+      xh = v128.load32_splat(x, 52);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 96);
+      u = v128.load(qb, 96);
+      xl = v128.load32_splat(x, 24);
+      xh = v128.load32_splat(x, 56);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      w = v128.load(qa, 112);
+      u = v128.load(qb, 112);
+      xl = v128.load32_splat(x, 28);
+      xh = v128.load32_splat(x, 60);
+      la = i16x8.add(la, dotU8(v128.and(w, mask), xl, R));
+      ha = i16x8.add(ha, dotU8(v128.and(i16x8.shr_u(w, 4), mask), xh, R));
+      lb = i16x8.add(lb, dotU8(v128.and(u, mask), xl, R));
+      hb = i16x8.add(hb, dotU8(v128.and(i16x8.shr_u(u, 4), mask), xh, R));
+      const sa = v128.load8x8_u(pa + 32 + (<usize>c << 3));
+      va = i32x4.add(va, i32x4.add(i32x4.dot_i16x8_s(la, v128.shuffle<i16>(sa, sa, 0, 0, 1, 1, 2, 2, 3, 3)), i32x4.dot_i16x8_s(ha, v128.shuffle<i16>(sa, sa, 4, 4, 5, 5, 6, 6, 7, 7))));
+      const sbb = v128.load8x8_u(pb + 32 + (<usize>c << 3));
+      vb = i32x4.add(vb, i32x4.add(i32x4.dot_i16x8_s(lb, v128.shuffle<i16>(sbb, sbb, 0, 0, 1, 1, 2, 2, 3, 3)), i32x4.dot_i16x8_s(hb, v128.shuffle<i16>(sbb, sbb, 4, 4, 5, 5, 6, 6, 7, 7))));
+    }
+    const bs = xs + (<usize>sb << 5);
+    const x0 = f64x2.splat(<f64>load<f32>(xd + (<usize>sb << 2)));
+    const da = v128.load(pa);
+    const dma = v128.load(pa, 16);
+    const ma = q4kMins(pa + 64, bs, ones);
+    a01 = q4kAcc(a01, da, x0, va, false);
+    a23 = q4kAcc(a23, da, x0, va, true);
+    m01 = q4kAcc(m01, dma, x0, ma, false);
+    m23 = q4kAcc(m23, dma, x0, ma, true);
+    const db = v128.load(pb);
+    const dmb = v128.load(pb, 16);
+    const mb = q4kMins(pb + 64, bs, ones);
+    b01 = q4kAcc(b01, db, x0, vb, false);
+    b23 = q4kAcc(b23, db, x0, vb, true);
+    n01 = q4kAcc(n01, dmb, x0, mb, false);
+    n23 = q4kAcc(n23, dmb, x0, mb, true);
+  }
+  storeY4(yA, f64x2.sub(a01, m01), f64x2.sub(a23, m23));
+  storeY4(yB, f64x2.sub(b01, n01), f64x2.sub(b23, n23));
+}
+
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function mmQ4K(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nsb = nCols >> 8;
   const groupBytes = <usize>nsb * 608;
+  if (nTok == 1) {
+    // decode: the two halves of the row range as two streams (q4krTwo)
+    const g0 = r0 >> 2;
+    const g1 = (r1 + 3) >> 2;
+    const half = (g1 - g0) >> 1;
+    for (let g = g0; g < g0 + half; g++) {
+      q4krTwo(R, w + <usize>g * groupBytes, w + <usize>(g + half) * groupBytes, nsb, xq, xd, xs, nCols, y + (<usize>(g << 2) << 2), y + (<usize>((g + half) << 2) << 2));
+    }
+    if ((g1 - g0) & 1) q4krTile(R, 1, w + <usize>(g1 - 1) * groupBytes, nsb, xq, xd, xs, nCols, 0, y, ys, g1 - 1);
+    return;
+  }
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     const wg = w + <usize>g * groupBytes;
     let t = 0;

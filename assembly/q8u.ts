@@ -129,11 +129,97 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
   }
 }
 
+/**
+ * Two groups of 4 rows · one token, block by block in lockstep: groups far apart in memory (the two
+ * halves of the row range) make two sequential streams, and each activation load serves both (as
+ * q8rTwo). The same operations per output as q8uTile with T = 1.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function q8uTwo(hdr: i32, OFF: i32, R: bool, wA: usize, wB: usize, nb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, yA: usize, yB: usize): void {
+  const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
+  const gbb = <usize>(hdr + 128);
+  let al = f64x2.splat(0);
+  let ah = al;
+  let bl = al;
+  let bh = al;
+  for (let b = 0; b < nb; b++) {
+    const pa = wA + <usize>b * gbb;
+    const pb = wB + <usize>b * gbb;
+    const qa = pa + <usize>hdr;
+    const qb = pb + <usize>hdr;
+    const xp = xq + (<usize>b << 5);
+    const x00 = v128.load32_splat(xp, 0);
+    const x01 = v128.load32_splat(xp, 4);
+    const x02 = v128.load32_splat(xp, 8);
+    const x03 = v128.load32_splat(xp, 12);
+    const a0 = i32x4.dot_i16x8_s(i16x8.add(
+      i16x8.add(dotU8(v128.load(qa, 0), x00, R), dotU8(v128.load(qa, 16), x01, R)),
+      i16x8.add(dotU8(v128.load(qa, 32), x02, R), dotU8(v128.load(qa, 48), x03, R)),
+    ), ones);
+    const b0 = i32x4.dot_i16x8_s(i16x8.add(
+      i16x8.add(dotU8(v128.load(qb, 0), x00, R), dotU8(v128.load(qb, 16), x01, R)),
+      i16x8.add(dotU8(v128.load(qb, 32), x02, R), dotU8(v128.load(qb, 48), x03, R)),
+    ), ones);
+    const x10 = v128.load32_splat(xp, 16);
+    const x11 = v128.load32_splat(xp, 20);
+    const x12 = v128.load32_splat(xp, 24);
+    const x13 = v128.load32_splat(xp, 28);
+    const a1 = i32x4.dot_i16x8_s(i16x8.add(
+      i16x8.add(dotU8(v128.load(qa, 64), x10, R), dotU8(v128.load(qa, 80), x11, R)),
+      i16x8.add(dotU8(v128.load(qa, 96), x12, R), dotU8(v128.load(qa, 112), x13, R)),
+    ), ones);
+    const b1 = i32x4.dot_i16x8_s(i16x8.add(
+      i16x8.add(dotU8(v128.load(qb, 64), x10, R), dotU8(v128.load(qb, 80), x11, R)),
+      i16x8.add(dotU8(v128.load(qb, 96), x12, R), dotU8(v128.load(qb, 112), x13, R)),
+    ), ones);
+    const sa = i32x4.add(a0, a1);
+    const sb = i32x4.add(b0, b1);
+    const dx = xd + (<usize>b << 2);
+    const sx = xs + (<usize>b << 3);
+    const dwa = v128.load(pa);
+    const dwb = v128.load(pb);
+    const dal = f64x2.promote_low_f32x4(dwa);
+    const dah = f64x2.promote_low_f32x4(v128.shuffle<i32>(dwa, dwa, 2, 3, 0, 1));
+    const dbl = f64x2.promote_low_f32x4(dwb);
+    const dbh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dwb, dwb, 2, 3, 0, 1));
+    let mal = dal;
+    let mah = dah;
+    let mbl = dbl;
+    let mbh = dbh;
+    if (hdr == 32) {
+      const ma = v128.load(pa, 16);
+      const mb = v128.load(pb, 16);
+      mal = f64x2.promote_low_f32x4(ma);
+      mah = f64x2.promote_low_f32x4(v128.shuffle<i32>(ma, ma, 2, 3, 0, 1));
+      mbl = f64x2.promote_low_f32x4(mb);
+      mbh = f64x2.promote_low_f32x4(v128.shuffle<i32>(mb, mb, 2, 3, 0, 1));
+    }
+    al = q8uAcc(hdr, OFF, al, dal, mal, sa, dx, sx, false);
+    ah = q8uAcc(hdr, OFF, ah, dah, mah, sa, dx, sx, true);
+    bl = q8uAcc(hdr, OFF, bl, dbl, mbl, sb, dx, sx, false);
+    bh = q8uAcc(hdr, OFF, bh, dbh, mbh, sb, dx, sx, true);
+  }
+  storeY4(yA, al, ah);
+  storeY4(yB, bl, bh);
+}
+
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function mmQ8U(hdr: i32, OFF: i32, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nb = nCols >> 5;
   const gb = <usize>nb * <usize>(hdr + 128);
+  if (nTok == 1) {
+    // decode: the two halves of the row range as two streams (q8uTwo)
+    const g0 = r0 >> 2;
+    const g1 = (r1 + 3) >> 2;
+    const half = (g1 - g0) >> 1;
+    for (let g = g0; g < g0 + half; g++) {
+      q8uTwo(hdr, OFF, R, w + <usize>g * gb, w + <usize>(g + half) * gb, nb, xq, xd, xs, nCols, y + (<usize>(g << 2) << 2), y + (<usize>((g + half) << 2) << 2));
+    }
+    if ((g1 - g0) & 1) q8uTile(hdr, OFF, R, 1, w + <usize>(g1 - 1) * gb, nb, xq, xd, xs, nCols, 0, y, ys, g1 - 1);
+    return;
+  }
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     const wg = w + <usize>g * gb;
     let t = 0;

@@ -61,11 +61,16 @@ for (const [name, blk, bound] of TYPES) {
       assert.deepEqual(ys[2], ys[0], `${where}: 2 threads != 1 thread`);
       assert.deepEqual(ys[3], ys[0], `${where}: exact int8 dot != relaxed_dot_i8x16_i7x16_s`);
       // each token alone gives the same bits as in the batch (token tiling never changes an output)
+      // (one token is decode's path: two row groups from the two halves of each thread's range at once)
       const W1 = simd.pack(type, nCols, nRows, bytes);
+      const W2 = threaded.pack(type, nCols, nRows, bytes);
       for (let t = 0; t < nTok; t++) {
         const y1 = new Float32Array(nRows);
         simd.matmul(W1, simd.input(x.subarray(t * nCols, (t + 1) * nCols), 1, nCols, W1.act, "x1"), y1);
         assert.deepEqual(y1, ys[0].subarray(t * nRows, (t + 1) * nRows), `${where}: token ${t} alone != in the batch`);
+        const y2 = new Float32Array(nRows);
+        threaded.matmul(W2, threaded.input(x.subarray(t * nCols, (t + 1) * nCols), 1, nCols, W2.act, "x1"), y2);
+        assert.deepEqual(y2, y1, `${where}: token ${t} alone on 2 threads != on 1`);
       }
 
       // float64 reference on the exact activations
