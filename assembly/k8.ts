@@ -99,11 +99,73 @@ function k8Tile(I: bool, R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: us
   kStore(acc0, acc1, acc2, acc3, T, y, ys, t0, r);
 }
 
+/**
+ * Two rows · one token, super-block by super-block in lockstep: rows far apart (the two halves of the
+ * row range) make two sequential streams, and each activation load serves both (as q8rTwo). The same
+ * operations per output as k8Tile with T = 1.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function k8Two(I: bool, R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, xs: usize, yA: usize, yB: usize): void {
+  let accA = f64x2.splat(0); // [a, m]
+  let accB = accA;
+  for (let sb = 0; sb < nsb; sb++) {
+    const pa = wA + <usize>sb * 336;
+    const pb = wB + <usize>sb * 336;
+    const xp = xq + (<usize>sb << 8);
+    let va = i32x4.splat(0);
+    let vb = va;
+    for (let k = 0; k < 16; k += 2) {
+      const x = xp + (<usize>k << 4);
+      const x0 = v128.load(x);
+      const x1 = v128.load(x, 16);
+      const o = <usize>k << 4;
+      const s = <usize>k << 1;
+      va = i32x4.add(va, i32x4.add(
+        i32x4.dot_i16x8_s(dotU8(v128.load(pa + 80 + o), x0, R), v128.load16_splat(pa + 16 + s)),
+        i32x4.dot_i16x8_s(dotU8(v128.load(pa + 96 + o), x1, R), v128.load16_splat(pa + 18 + s)),
+      ));
+      vb = i32x4.add(vb, i32x4.add(
+        i32x4.dot_i16x8_s(dotU8(v128.load(pb + 80 + o), x0, R), v128.load16_splat(pb + 16 + s)),
+        i32x4.dot_i16x8_s(dotU8(v128.load(pb + 96 + o), x1, R), v128.load16_splat(pb + 18 + s)),
+      ));
+    }
+    const bs = xs + (<usize>sb << 5);
+    const b0 = v128.load(bs);
+    const b1 = v128.load(bs, 16);
+    let ma = i32x4.add(i32x4.dot_i16x8_s(b0, v128.load(pa, 48)), i32x4.dot_i16x8_s(b1, v128.load(pa, 64)));
+    let mb = i32x4.add(i32x4.dot_i16x8_s(b0, v128.load(pb, 48)), i32x4.dot_i16x8_s(b1, v128.load(pb, 64)));
+    if (I) {
+      va = i32x4.sub(va, ma);
+      vb = i32x4.sub(vb, mb);
+      ma = i32x4.splat(0);
+      mb = ma;
+    }
+    const h = hsum4(va, ma, vb, mb);
+    const dx = load<f32>(xd + (<usize>sb << 2));
+    const ddA = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(pa)), 1, I ? <f64>0 : <f64>load<f32>(pa, 4));
+    const ddB = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(pb)), 1, I ? <f64>0 : <f64>load<f32>(pb, 4));
+    accA = kAcc(accA, h, ddA, dx);
+    accB = kAcc(accB, v128.shuffle<i32>(h, h, 2, 3, 0, 1), ddB, dx);
+  }
+  store<f32>(yA, <f32>(f64x2.extract_lane(accA, 0) - f64x2.extract_lane(accA, 1)));
+  store<f32>(yB, <f32>(f64x2.extract_lane(accB, 0) - f64x2.extract_lane(accB, 1)));
+}
+
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function mmK8(I: bool, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nsb = nCols >> 8;
   const rowBytes = <usize>nsb * 336;
+  if (nTok == 1) {
+    // decode: the two halves of the row range as two streams (k8Two)
+    const half = (r1 - r0) >> 1;
+    for (let r = r0; r < r0 + half; r++) {
+      k8Two(I, R, w + <usize>r * rowBytes, w + <usize>(r + half) * rowBytes, nsb, xq, xd, xs, y + (<usize>r << 2), y + (<usize>(r + half) << 2));
+    }
+    if ((r1 - r0) & 1) k8Tile(I, R, 1, w + <usize>(r1 - 1) * rowBytes, nsb, xq, xd, xs, nCols, 0, y, ys, r1 - 1);
+    return;
+  }
   for (let r = r0; r < r1; r++) {
     const wr = w + <usize>r * rowBytes;
     let t = 0;
