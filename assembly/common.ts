@@ -72,3 +72,17 @@ export function dotU8(w: v128, x: v128, R: bool): v128 {
   const hi = i16x8.mul(i16x8.extend_high_i8x16_u(w), i16x8.extend_high_i8x16_s(x));
   return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
 }
+
+/** A token tile's outputs: T tokens (1, 2, 4) × rows 4g..4g+3 (each token's rows 0-1 and 2-3 in f64x2) at y. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function storeTile(T: i32, y: usize, ys: i32, t0: i32, g: i32, a0l: v128, a0h: v128, a1l: v128, a1h: v128, a2l: v128, a2h: v128, a3l: v128, a3h: v128): void {
+  const yp = y + (<usize>(t0 * ys + g * 4) << 2);
+  const yr = <usize>ys << 2;
+  storeY4(yp, a0l, a0h);
+  if (T > 1) storeY4(yp + yr, a1l, a1h);
+  if (T > 2) {
+    storeY4(yp + 2 * yr, a2l, a2h);
+    storeY4(yp + 3 * yr, a3l, a3h);
+  }
+}

@@ -1,4 +1,4 @@
-import { storeY4 } from "./common";
+import { storeTile, storeY4 } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // Q8R: Q8_0, 4-row interleaved int8 blocks. Group g = rows 4g..4g+3; block b of the group, 144
@@ -244,14 +244,7 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
       a3h = q8Acc(a3h, dwh, dx, s, true);
     }
   }
-  const yp = y + (<usize>(t0 * ys + g * 4) << 2);
-  const yr = <usize>ys << 2;
-  storeY4(yp, a0l, a0h);
-  if (T > 1) storeY4(yp + yr, a1l, a1h);
-  if (T > 2) {
-    storeY4(yp + 2 * yr, a2l, a2h);
-    storeY4(yp + 3 * yr, a3l, a3h);
-  }
+  storeTile(T, y, ys, t0, g, a0l, a0h, a1l, a1h, a2l, a2h, a3l, a3h);
 }
 
 // @ts-expect-error: AssemblyScript decorator

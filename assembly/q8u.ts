@@ -1,4 +1,4 @@
-import { dotU8, storeY4 } from "./common";
+import { dotU8, storeTile, storeY4 } from "./common";
 
 // Q8U / Q8R1: Q4_0 / Q5_0 (Q8U: 144 bytes per group-block, f32 d[4], 4×32 quants stored unsigned,
 // 0..15 / 0..31, x = d·(q − off), off = 8 / 16) and Q4_1 / Q5_1 (Q8R1: 160 bytes, f32 d[4], f32 m[4],
@@ -119,14 +119,7 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
       a3h = q8uAcc(hdr, OFF, a3h, dwh, mwh, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, true);
     }
   }
-  const yp = y + (<usize>(t0 * ys + g * 4) << 2);
-  const yr = <usize>ys << 2;
-  storeY4(yp, a0l, a0h);
-  if (T > 1) storeY4(yp + yr, a1l, a1h);
-  if (T > 2) {
-    storeY4(yp + 2 * yr, a2l, a2h);
-    storeY4(yp + 3 * yr, a3l, a3h);
-  }
+  storeTile(T, y, ys, t0, g, a0l, a0h, a1l, a1h, a2l, a2h, a3l, a3h);
 }
 
 /**
