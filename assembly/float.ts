@@ -58,17 +58,17 @@ function floatStore(kind: i32, a01: v128, a23: v128, wr: usize, x: usize, n4: i3
 }
 
 /**
- * Rows [r, r + R) × tokens [t0, t0 + T) (R, T = 1, 2): each weight vector is loaded and converted
- * once per tile, and the R·T outputs' f64 add chains are independent (one output's two chains are
- * latency-bound on their own).
+ * Rows r (weights at wr) and, when R = 2, rB (at w1) × tokens [t0, t0 + T) (R, T = 1, 2): each weight
+ * vector is loaded and converted once per tile, and the R·T outputs' f64 add chains are independent
+ * (one output's two chains are latency-bound on their own). Token tiles take adjacent rows; one token
+ * (decode) takes rows from the two halves of the range, two sequential streams (as q8rTwo).
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function floatTile(kind: i32, R: i32, T: i32, wr: usize, rowBytes: usize, nCols: i32, x: usize, t0: i32, y: usize, ys: i32, r: i32): void {
+function floatTile(kind: i32, R: i32, T: i32, wr: usize, w1: usize, nCols: i32, x: usize, t0: i32, y: usize, ys: i32, r: i32, rB: i32): void {
   const n4 = nCols & ~3;
   const x0 = x + (<usize>(t0 * nCols) << 2);
   const x1 = x0 + (<usize>nCols << 2);
-  const w1 = wr + rowBytes;
   let a01 = f64x2.splat(0), a23 = a01, b01 = a01, b23 = a01, c01 = a01, c23 = a01, d01 = a01, d23 = a01;
   for (let i = 0; i < n4; i += 4) {
     const wv = floatLoad(kind, wr, i);
@@ -97,8 +97,9 @@ function floatTile(kind: i32, R: i32, T: i32, wr: usize, rowBytes: usize, nCols:
   floatStore(kind, a01, a23, wr, x0, n4, nCols, yp);
   if (T > 1) floatStore(kind, b01, b23, wr, x1, n4, nCols, yp + yt);
   if (R > 1) {
-    floatStore(kind, c01, c23, w1, x0, n4, nCols, yp + 4);
-    if (T > 1) floatStore(kind, d01, d23, w1, x1, n4, nCols, yp + yt + 4);
+    const yb = y + (<usize>(t0 * ys + rB) << 2);
+    floatStore(kind, c01, c23, w1, x0, n4, nCols, yb);
+    if (T > 1) floatStore(kind, d01, d23, w1, x1, n4, nCols, yb + yt);
   }
 }
 
@@ -106,14 +107,20 @@ function floatTile(kind: i32, R: i32, T: i32, wr: usize, rowBytes: usize, nCols:
 @inline
 function floatRows(kind: i32, R: i32, wr: usize, rowBytes: usize, nCols: i32, x: usize, nTok: i32, y: usize, ys: i32, r: i32): void {
   let t = 0;
-  for (; t + 2 <= nTok; t += 2) floatTile(kind, R, 2, wr, rowBytes, nCols, x, t, y, ys, r);
-  if (t < nTok) floatTile(kind, R, 1, wr, rowBytes, nCols, x, t, y, ys, r);
+  for (; t + 2 <= nTok; t += 2) floatTile(kind, R, 2, wr, wr + rowBytes, nCols, x, t, y, ys, r, r + 1);
+  if (t < nTok) floatTile(kind, R, 1, wr, wr + rowBytes, nCols, x, t, y, ys, r, r + 1);
 }
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function mmFloat(kind: i32, w: usize, nCols: i32, r0: i32, r1: i32, x: usize, nTok: i32, y: usize, ys: i32): void {
   const rowBytes = <usize>nCols * <usize>(kind == 0 ? 4 : 2);
+  if (nTok == 1) {
+    const half = (r1 - r0) >> 1;
+    for (let r = r0; r < r0 + half; r++) floatTile(kind, 2, 1, w + <usize>r * rowBytes, w + <usize>(r + half) * rowBytes, nCols, x, 0, y, ys, r, r + half);
+    if ((r1 - r0) & 1) floatTile(kind, 1, 1, w + <usize>(r1 - 1) * rowBytes, 0, nCols, x, 0, y, ys, r1 - 1, r1 - 1);
+    return;
+  }
   let r = r0;
   for (; r + 2 <= r1; r += 2) floatRows(kind, 2, w + <usize>r * rowBytes, rowBytes, nCols, x, nTok, y, ys, r);
   if (r < r1) floatRows(kind, 1, w + <usize>r * rowBytes, rowBytes, nCols, x, nTok, y, ys, r);
