@@ -34,7 +34,8 @@ import { GGMLType } from "../src/gguf/types.ts";
 import { KernelMemory, Kernels } from "../src/kernels/index.ts";
 import { modelFile } from "./synth-cache.ts";
 import { arg } from "./arg.ts";
-import { argmax, decodeWeightBytes, median, syntheticPrompt, timeEngine, type Speed } from "../src/engine/speed.ts";
+import { compareSpeed, decodeWeightBytes, median, syntheticPrompt, timeEngine, type Speed } from "../src/engine/speed.ts";
+import { argmax } from "../src/engine/sampling.ts";
 import { openLlamaCpp } from "../src/cli/llama-cpp.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
@@ -94,34 +95,22 @@ function peakRss(file: string, threads: number): { peakMiB: number; baseMiB: num
 }
 
 /**
- * llmesh and llama.cpp on one file, side by side: both loaded, one warm-up run each, then RUNS
- * pairs of runs taken back to back (alternating which goes first), so that the machine's noise —
- * bursts of other load lasting seconds to minutes on this shared host — falls on both sides of a
- * pair. Ratios are the medians of the per-pair ratios.
+ * llmesh and llama.cpp on one file, side by side (compareSpeed: warm-ups, then RUNS back-to-back
+ * pairs alternating which goes first; ratios are the medians of the per-pair ratios).
  */
 async function benchPair(file: string, threads: number) {
   const m = openLlmesh(file, threads);
   const l = LLAMA ? await openLlamaCpp(file, threads, PROMPT + DECODE + 16, m.engine.config.nVocab) : undefined;
-  m.run(Math.min(PROMPT, 64), 8);
-  m.run(PROMPT, 8); // long enough for V8 to have tiered the kernels up
-  if (l) await l.run(Math.min(PROMPT, 64), 8);
-  const ms: Speed[] = [];
-  const ls: Speed[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    if (l && r % 2 === 1) ls.push(await l.run(PROMPT, DECODE));
-    ms.push(m.run(PROMPT, DECODE));
-    if (l && r % 2 === 0) ls.push(await l.run(PROMPT, DECODE));
-  }
+  const c = await compareSpeed(m.run, l?.run, PROMPT, DECODE, RUNS);
   if (l) await l.dispose();
   const batch1 = BATCH > 0 ? batchDecode(m.engine, 1) : 0;
   const batchN = BATCH > 0 ? batchDecode(m.engine, BATCH) : 0;
   const rssMiB = process.memoryUsage().rss / 2 ** 20;
   m.engine.dispose(); // its kernel memory is reused by the next model's engine
-  const med = (xs: Speed[], k: keyof Speed): number => median(xs.map((x) => x[k]));
   return {
-    llmesh: { prefill: med(ms, "prefill"), decode: med(ms, "decode") },
-    llama: l ? { prefill: med(ls, "prefill"), decode: med(ls, "decode") } : undefined,
-    ratio: l ? { prefill: median(ms.map((x, i) => x.prefill / ls[i].prefill)), decode: median(ms.map((x, i) => x.decode / ls[i].decode)) } : undefined,
+    llmesh: c.ours,
+    llama: c.theirs,
+    ratio: c.ratio,
     weightBytes: m.weightBytes, rssMiB, batch1, batchN,
   };
 }

@@ -124,8 +124,8 @@ export class KVCache {
       if (this.capacity > 0) {
         // everything, not just [0, length): attach() may run mid-step, after this step's writes;
         // head by head (each head's block grows)
-        const ok = this.capacity * this.kRow;
-        const ov = this.capacity * this.vRow;
+        const ok = this.kHeadStride; // the old capacity's head blocks
+        const ov = this.vHeadStride;
         for (let h = 0; h < this.nHeads; h++) {
           nk.set(this.k[l].subarray(h * ok, (h + 1) * ok), h * capacity * this.kRow);
           nv.set(this.v[l].subarray(h * ov, (h + 1) * ov), h * capacity * this.vRow);

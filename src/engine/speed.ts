@@ -3,6 +3,7 @@
 // CLI a user runs and the figures in BENCHMARKS.md come from the same code.
 import type { GGUFFile } from "../gguf/reader.ts";
 import type { Engine } from "./engine.ts";
+import { argmax } from "./sampling.ts";
 
 /** Tokens per second. */
 export interface Speed {
@@ -19,12 +20,6 @@ export function syntheticPrompt(n: number, vocab: number, seed: number): number[
     s = (s * 1103515245 + 12345) >>> 0;
     return 1 + (s % (vocab - 1));
   });
-}
-
-export function argmax(l: Float32Array): number {
-  let b = 0;
-  for (let i = 1; i < l.length; i++) if (l[i] > l[b]) b = i;
-  return b;
 }
 
 export function median(xs: number[]): number {
@@ -62,4 +57,54 @@ export function decodeWeightBytes(g: GGUFFile): number {
     bytes += t.nBytes;
   }
   return bytes;
+}
+
+/** A side of a comparison: `run(nPrompt, nDecode)` times one prefill and nDecode greedy steps. */
+export type SpeedRun = (nPrompt: number, nDecode: number) => Speed | Promise<Speed>;
+
+export interface Comparison {
+  /** Medians over the runs. */
+  ours: Speed;
+  theirs?: Speed;
+  /** Medians of the per-pair ratios ours / theirs. */
+  ratio?: Speed;
+}
+
+/**
+ * Our engine (and optionally a reference) timed side by side: warm-up runs (a short one, then a full
+ * prompt: V8 tiers the kernels up during the first long prefill), then `runs` pairs of runs taken
+ * back to back, alternating which side goes first, so that bursts of other load on the machine fall
+ * on both sides of a pair. `onRun` is told after each timed run.
+ */
+export async function compareSpeed(
+  ours: SpeedRun, theirs: SpeedRun | undefined, nPrompt: number, nDecode: number, runs: number,
+  onRun: (label: string) => void = () => {},
+): Promise<Comparison> {
+  await ours(Math.min(nPrompt, 64), 8);
+  await ours(nPrompt, 8);
+  if (theirs) await theirs(Math.min(nPrompt, 64), 8);
+  const os: Speed[] = [];
+  const ts: Speed[] = [];
+  for (let r = 0; r < runs; r++) {
+    if (theirs && r % 2 === 1) {
+      ts.push(await theirs(nPrompt, nDecode));
+      onRun(`llama.cpp run ${r + 1}`);
+    }
+    os.push(await ours(nPrompt, nDecode));
+    onRun(`llmesh run ${r + 1}`);
+    if (theirs && r % 2 === 0) {
+      ts.push(await theirs(nPrompt, nDecode));
+      onRun(`llama.cpp run ${r + 1}`);
+    }
+  }
+  const med = (xs: Speed[]): Speed => ({ prefill: median(xs.map((x) => x.prefill)), decode: median(xs.map((x) => x.decode)) });
+  if (!theirs) return { ours: med(os) };
+  return {
+    ours: med(os),
+    theirs: med(ts),
+    ratio: {
+      prefill: median(os.map((x, i) => x.prefill / ts[i].prefill)),
+      decode: median(os.map((x, i) => x.decode / ts[i].decode)),
+    },
+  };
 }

@@ -6,7 +6,7 @@ import { availableParallelism } from "node:os";
 import { basename } from "node:path";
 import { Presets, SingleBar } from "cli-progress";
 import { Engine } from "../../engine/engine.ts";
-import { decodeWeightBytes, median, timeEngine, type Speed } from "../../engine/speed.ts";
+import { compareSpeed, decodeWeightBytes, timeEngine, type Comparison, type Speed } from "../../engine/speed.ts";
 import { openGGUF } from "../../gguf/reader.ts";
 import { parseIntFlag, table } from "../format.ts";
 import { openLlamaCpp, type LlamaCppRunner } from "../llama-cpp.ts";
@@ -58,39 +58,16 @@ async function benchThreads(file: string, threads: number, f: BenchFlags): Promi
   try {
     if (f.vsLlama) llama = await openLlamaCpp(file, threads, f.prompt + f.decode + 16, e.config.nVocab);
     const progress = runsBar(f.runs * (llama ? 2 : 1));
-    const ours: Speed[] = [];
-    const theirs: Speed[] = [];
+    let c: Comparison;
     try {
-      // warm-up: V8 tiers the kernels up during the first long prefill
-      timeEngine(e, Math.min(f.prompt, 64), 8);
-      timeEngine(e, f.prompt, 8);
-      if (llama) await llama.run(Math.min(f.prompt, 64), 8);
-      // back-to-back pairs, alternating which side goes first: a burst of other load on the
-      // machine falls on both sides of a pair
-      for (let r = 0; r < f.runs; r++) {
-        if (llama && r % 2 === 1) {
-          theirs.push(await llama.run(f.prompt, f.decode));
-          progress.tick(`llama.cpp run ${r + 1}`);
-        }
-        ours.push(timeEngine(e, f.prompt, f.decode));
-        progress.tick(`llmesh run ${r + 1}`);
-        if (llama && r % 2 === 0) {
-          theirs.push(await llama.run(f.prompt, f.decode));
-          progress.tick(`llama.cpp run ${r + 1}`);
-        }
-      }
+      c = await compareSpeed((p, d) => timeEngine(e, p, d), llama?.run, f.prompt, f.decode, f.runs, progress.tick);
     } finally {
       progress.stop();
     }
-    const med = (xs: Speed[]): Speed => ({ prefill: median(xs.map((x) => x.prefill)), decode: median(xs.map((x) => x.decode)) });
-    const m = med(ours);
-    const row: BenchRow = { threads, llmesh: m, weightGBs: (bytes * m.decode) / 1e9, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
-    if (llama) {
-      row.llama = med(theirs);
-      row.ratio = {
-        prefill: median(ours.map((x, i) => x.prefill / theirs[i].prefill)),
-        decode: median(ours.map((x, i) => x.decode / theirs[i].decode)),
-      };
+    const row: BenchRow = { threads, llmesh: c.ours, weightGBs: (bytes * c.ours.decode) / 1e9, peakRssMiB: process.resourceUsage().maxRSS / 1024 };
+    if (c.theirs) {
+      row.llama = c.theirs;
+      row.ratio = c.ratio;
     }
     return row;
   } finally {
