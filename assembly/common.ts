@@ -1,5 +1,6 @@
 // Helpers shared by the kernel families: scalar fp16 rounding, SIMD horizontal sums, the 4-row
-// f64 → f32 store and the unsigned-by-signed int8 pair dot. Not exported from the module.
+// f64 → f32 store, the token tile's store, the token block and the unsigned-by-signed int8 pair
+// dot. Not exported from the module.
 
 // ---------------------------------------------------------------------------------------------
 // Scalar helpers
@@ -73,16 +74,28 @@ export function dotU8(w: v128, x: v128, R: bool): v128 {
   return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
 }
 
-/** A token tile's outputs: T tokens (1, 2, 4) × rows 4g..4g+3 (each token's rows 0-1 and 2-3 in f64x2) at y. */
+/** A token tile's outputs: T tokens (1, 2, 4) × rows 4g..4g+3 (one f32x4 per token) at y. */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-export function storeTile(T: i32, y: usize, ys: i32, t0: i32, g: i32, a0l: v128, a0h: v128, a1l: v128, a1h: v128, a2l: v128, a2h: v128, a3l: v128, a3h: v128): void {
+export function storeTile(T: i32, y: usize, ys: i32, t0: i32, g: i32, a0: v128, a1: v128, a2: v128, a3: v128): void {
   const yp = y + (<usize>(t0 * ys + g * 4) << 2);
   const yr = <usize>ys << 2;
-  storeY4(yp, a0l, a0h);
-  if (T > 1) storeY4(yp + yr, a1l, a1h);
+  v128.store(yp, a0);
+  if (T > 1) v128.store(yp + yr, a1);
   if (T > 2) {
-    storeY4(yp + 2 * yr, a2l, a2h);
-    storeY4(yp + 3 * yr, a3l, a3h);
+    v128.store(yp + 2 * yr, a2);
+    v128.store(yp + 3 * yr, a3);
   }
+}
+
+/**
+ * Tokens per block of a token-tiled matmul (a multiple of 4): the tiled kernels take the tokens a
+ * block at a time and every row group of their range within each block, so the block's activations
+ * (~256 KiB at bytesPerToken each) stay in L2 while the weights stream past; one pass over all the
+ * tokens per row group re-read every activation from L3 for each group of 4 rows.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function tokenBlock(bytesPerToken: i32): i32 {
+  return max(4, (262144 / bytesPerToken) & ~3);
 }

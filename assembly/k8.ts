@@ -1,4 +1,4 @@
-import { dotU8, hsum4 } from "./common";
+import { dotU8, hsum4, tokenBlock } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // K8: Q5_K and Q6_K widened to one byte per quant at load time, 336 bytes per 256 elements, row
@@ -166,15 +166,19 @@ function mmK8(I: bool, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usiz
     if ((r1 - r0) & 1) k8Tile(I, R, 1, w + <usize>(r1 - 1) * rowBytes, nsb, xq, xd, xs, nCols, 0, y, ys, r1 - 1);
     return;
   }
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * rowBytes;
-    let t = 0;
-    for (; t + 4 <= nTok; t += 4) k8Tile(I, R, 4, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
-    if (t + 2 <= nTok) {
-      k8Tile(I, R, 2, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
-      t += 2;
+  const tb = tokenBlock(nCols);
+  for (let ta = 0; ta < nTok; ta += tb) {
+    const tz = min(ta + tb, nTok);
+    for (let r = r0; r < r1; r++) {
+      const wr = w + <usize>r * rowBytes;
+      let t = ta;
+      for (; t + 4 <= tz; t += 4) k8Tile(I, R, 4, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+      if (t + 2 <= tz) {
+        k8Tile(I, R, 2, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+        t += 2;
+      }
+      if (t < tz) k8Tile(I, R, 1, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
     }
-    if (t < nTok) k8Tile(I, R, 1, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
   }
 }
 

@@ -1,4 +1,4 @@
-import { dotU8, hsum4, storeY4 } from "./common";
+import { dotU8, hsum4, storeY4, tokenBlock } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // K-quants against Q8_K activations as int8 (xq: i8 (nTok, nCols), xd: f32 per 256, xs: i16 sums
@@ -469,15 +469,19 @@ function mmQ4K(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: u
     if ((g1 - g0) & 1) q4krTile(R, 1, w + <usize>(g1 - 1) * groupBytes, nsb, xq, xd, xs, nCols, 0, y, ys, g1 - 1);
     return;
   }
-  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
-    const wg = w + <usize>g * groupBytes;
-    let t = 0;
-    for (; t + 4 <= nTok; t += 4) q4krTile(R, 4, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
-    if (t + 2 <= nTok) {
-      q4krTile(R, 2, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
-      t += 2;
+  const tb = tokenBlock(nCols);
+  for (let ta = 0; ta < nTok; ta += tb) {
+    const tz = min(ta + tb, nTok);
+    for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+      const wg = w + <usize>g * groupBytes;
+      let t = ta;
+      for (; t + 4 <= tz; t += 4) q4krTile(R, 4, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+      if (t + 2 <= tz) {
+        q4krTile(R, 2, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
+        t += 2;
+      }
+      if (t < tz) q4krTile(R, 1, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
     }
-    if (t < nTok) q4krTile(R, 1, wg, nsb, xq, xd, xs, nCols, t, y, ys, g);
   }
 }
 

@@ -1,4 +1,4 @@
-import { storeTile, storeY4 } from "./common";
+import { storeTile, tokenBlock } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // Q8R: Q8_0, 4-row interleaved int8 blocks. Group g = rows 4g..4g+3; block b of the group, 144
@@ -16,8 +16,10 @@ import { storeTile, storeY4 } from "./common";
 //  - Token tiles (prefill, batches) and the `_x` variant: the weights widened to i16 once per tile,
 //    i32x4.dot_i16x8_s against the token's 4 activations (c..c+3, splatted to both halves).
 // Every output is the same sequence of operations whatever the path or tile: the exact integer sum
-// of a block, then acc = acc + (d_w·d_x)·isum in f64 (exact products), block after block — so a
-// batch of sequences gives exactly the logits of each sequence alone.
+// of a block, then acc = acc + (d_w·d_x)·isum in f32 (ggml's scalar order), block after block — so
+// a batch of sequences gives exactly the logits of each sequence alone. (An f64 sum takes two f64x2
+// halves per token: ~12 vector ops per block and token against ~5 for one f32x4, in a tile whose
+// dot products take ~32.)
 //
 // (V8 schedules a fully unrolled token tile token after token and spills the widened weights; a
 // loop over chunk pairs keeps each chunk's weights in registers while every token uses them.
@@ -28,22 +30,10 @@ import { storeTile, storeY4 } from "./common";
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q8Acc(acc: v128, dw: v128, dx: f32, isum: v128, hi: bool): v128 {
-  // acc (f64x2, rows 0-1 or 2-3; dw their f64 scales) + (d_w·d_x)·isum: the products are exact in f64
-  const s = f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(isum, isum, 2, 3, 0, 1) : isum);
-  return f64x2.add(acc, f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>dx)), s));
-}
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function dwLo(dw: v128): v128 {
-  return f64x2.promote_low_f32x4(dw);
-}
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function dwHi(dw: v128): v128 {
-  return f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
+function q8Acc(acc: v128, dw: v128, dx: v128, isum: v128): v128 {
+  // acc + (d_w·d_x)·isum for the 4 rows (dw their scales, dx the token's splatted), in f32 as ggml's
+  // scalar ggml_vec_dot_q8_0_q8_0 (sumf += sumi·(d_x·d_w)); f32(isum) is exact (|isum| < 2^24)
+  return f32x4.add(acc, f32x4.mul(f32x4.mul(dw, dx), f32x4.convert_i32x4_s(isum)));
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -57,8 +47,7 @@ function q8aChunk(s: v128, w: v128, a: v128, m: v128, ones: v128): v128 {
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q8rOne(wg: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128, y: usize): void {
-  let al = f64x2.splat(0);
-  let ah = al;
+  let acc = f32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const wp = wg + <usize>b * 144;
     const a = xa + (<usize>b << 5);
@@ -72,12 +61,9 @@ function q8rOne(wg: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128,
     s = q8aChunk(s, v128.load(wp, 96), v128.load32_splat(a, 20), v128.load32_splat(m, 20), ones);
     s = q8aChunk(s, v128.load(wp, 112), v128.load32_splat(a, 24), v128.load32_splat(m, 24), ones);
     s = q8aChunk(s, v128.load(wp, 128), v128.load32_splat(a, 28), v128.load32_splat(m, 28), ones);
-    const dw = v128.load(wp);
-    const dx = load<f32>(xd + (<usize>b << 2));
-    al = q8Acc(al, dwLo(dw), dx, s, false);
-    ah = q8Acc(ah, dwHi(dw), dx, s, true);
+    acc = q8Acc(acc, v128.load(wp), v128.load32_splat(xd + (<usize>b << 2)), s);
   }
-  storeY4(y, al, ah);
+  v128.store(y, acc);
 }
 
 /**
@@ -88,10 +74,8 @@ function q8rOne(wg: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128,
 // @ts-expect-error: AssemblyScript decorator
 @inline
 function q8rTwo(wA: usize, wB: usize, nb: i32, xa: usize, xm: usize, xd: usize, ones: v128, yA: usize, yB: usize): void {
-  let al = f64x2.splat(0);
-  let ah = al;
-  let bl = al;
-  let bh = al;
+  let accA = f32x4.splat(0);
+  let accB = accA;
   for (let b = 0; b < nb; b++) {
     const pa = wA + <usize>b * 144;
     const pb = wB + <usize>b * 144;
@@ -129,16 +113,12 @@ function q8rTwo(wA: usize, wB: usize, nb: i32, xa: usize, xm: usize, xd: usize, 
     n = v128.load32_splat(m, 28);
     s = q8aChunk(s, v128.load(pa, 128), x, n, ones);
     t = q8aChunk(t, v128.load(pb, 128), x, n, ones);
-    const dx = load<f32>(xd + (<usize>b << 2));
-    const da = v128.load(pa);
-    al = q8Acc(al, dwLo(da), dx, s, false);
-    ah = q8Acc(ah, dwHi(da), dx, s, true);
-    const db = v128.load(pb);
-    bl = q8Acc(bl, dwLo(db), dx, t, false);
-    bh = q8Acc(bh, dwHi(db), dx, t, true);
+    const dx = v128.load32_splat(xd + (<usize>b << 2));
+    accA = q8Acc(accA, v128.load(pa), dx, s);
+    accB = q8Acc(accB, v128.load(pb), dx, t);
   }
-  storeY4(yA, al, ah);
-  storeY4(yB, bl, bh);
+  v128.store(yA, accA);
+  v128.store(yB, accB);
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -159,14 +139,10 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
   const xr = <usize>nCols << 1; // bytes per token of xq
   const dr = <usize>nb << 2; // bytes per token of xd
   const d0 = xd + <usize>t0 * dr;
-  let a0l = f64x2.splat(0); // token t0, rows 0-1
-  let a0h = a0l; // token t0, rows 2-3
-  let a1l = a0l;
-  let a1h = a0l;
-  let a2l = a0l;
-  let a2h = a0l;
-  let a3l = a0l;
-  let a3h = a0l;
+  let a0 = f32x4.splat(0); // token t0, rows 0-3
+  let a1 = a0;
+  let a2 = a0;
+  let a3 = a0;
   for (let b = 0; b < nb; b++) {
     const wp = wg + <usize>b * 144;
     let x = xq + <usize>t0 * xr + (<usize>b << 6);
@@ -220,31 +196,15 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
       x += 16;
     }
     const dw = v128.load(wp);
-    const dwl = dwLo(dw);
-    const dwh = dwHi(dw);
     const dp = d0 + (<usize>b << 2);
-    let s = q8Fold(l0, h0);
-    let dx = load<f32>(dp);
-    a0l = q8Acc(a0l, dwl, dx, s, false);
-    a0h = q8Acc(a0h, dwh, dx, s, true);
-    if (T > 1) {
-      s = q8Fold(l1, h1);
-      dx = load<f32>(dp + dr);
-      a1l = q8Acc(a1l, dwl, dx, s, false);
-      a1h = q8Acc(a1h, dwh, dx, s, true);
-    }
+    a0 = q8Acc(a0, dw, v128.load32_splat(dp), q8Fold(l0, h0));
+    if (T > 1) a1 = q8Acc(a1, dw, v128.load32_splat(dp + dr), q8Fold(l1, h1));
     if (T > 2) {
-      s = q8Fold(l2, h2);
-      dx = load<f32>(dp + 2 * dr);
-      a2l = q8Acc(a2l, dwl, dx, s, false);
-      a2h = q8Acc(a2h, dwh, dx, s, true);
-      s = q8Fold(l3, h3);
-      dx = load<f32>(dp + 3 * dr);
-      a3l = q8Acc(a3l, dwl, dx, s, false);
-      a3h = q8Acc(a3h, dwh, dx, s, true);
+      a2 = q8Acc(a2, dw, v128.load32_splat(dp + 2 * dr), q8Fold(l2, h2));
+      a3 = q8Acc(a3, dw, v128.load32_splat(dp + 3 * dr), q8Fold(l3, h3));
     }
   }
-  storeTile(T, y, ys, t0, g, a0l, a0h, a1l, a1h, a2l, a2h, a3l, a3h);
+  storeTile(T, y, ys, t0, g, a0, a1, a2, a3);
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -265,19 +225,23 @@ function mmQ8R(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: u
     if ((g1 - g0) & 1) q8rOne(w + <usize>(g1 - 1) * gb, nb, xs, xs + <usize>nCols, xd, ones, y + (<usize>((g1 - 1) * 4) << 2));
     return;
   }
-  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
-    const wg = w + <usize>g * gb;
-    let t = 0;
-    for (; t + 4 <= nTok; t += 4) q8rTile(4, wg, nb, xq, xd, nCols, t, y, ys, g);
-    if (t + 2 <= nTok) {
-      q8rTile(2, wg, nb, xq, xd, nCols, t, y, ys, g);
-      t += 2;
-    }
-    if (t < nTok) {
-      if (R) {
-        const xa = xs + <usize>t * (<usize>nCols << 1);
-        q8rOne(wg, nb, xa, xa + <usize>nCols, xd + <usize>t * (<usize>nb << 2), ones, y + (<usize>(t * ys + g * 4) << 2));
-      } else q8rTile(1, wg, nb, xq, xd, nCols, t, y, ys, g);
+  const tb = tokenBlock(nCols << 1);
+  for (let ta = 0; ta < nTok; ta += tb) {
+    const tz = min(ta + tb, nTok);
+    for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+      const wg = w + <usize>g * gb;
+      let t = ta;
+      for (; t + 4 <= tz; t += 4) q8rTile(4, wg, nb, xq, xd, nCols, t, y, ys, g);
+      if (t + 2 <= tz) {
+        q8rTile(2, wg, nb, xq, xd, nCols, t, y, ys, g);
+        t += 2;
+      }
+      if (t < tz) {
+        if (R) {
+          const xa = xs + <usize>t * (<usize>nCols << 1);
+          q8rOne(wg, nb, xa, xa + <usize>nCols, xd + <usize>t * (<usize>nb << 2), ones, y + (<usize>(t * ys + g * 4) << 2));
+        } else q8rTile(1, wg, nb, xq, xd, nCols, t, y, ys, g);
+      }
     }
   }
 }
@@ -297,15 +261,15 @@ export function mm_q8r_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     for (let k = 0; k < 4; k++) {
       for (let t = 0; t < nTok; t++) {
-        let acc: f64 = 0;
+        let acc: f32 = 0;
         for (let b = 0; b < nb; b++) {
           const wp = w + <usize>g * gb + <usize>b * 144;
           const xp = xq + (<usize>(t * nCols + b * 32) << 1);
           let isum = 0;
           for (let j = 0; j < 32; j++) isum += <i32>load<i8>(wp + 16 + ((j >> 2) << 4) + 4 * k + (j & 3)) * <i32>load<i16>(xp + (j << 1));
-          acc += (<f64>load<f32>(wp + 4 * k) * <f64>load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f64>isum;
+          acc += (load<f32>(wp + 4 * k) * load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f32>isum;
         }
-        store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), <f32>acc);
+        store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), acc);
       }
     }
   }

@@ -1,4 +1,4 @@
-import { dotU8, storeTile, storeY4 } from "./common";
+import { dotU8, storeTile, tokenBlock } from "./common";
 
 // Q8U / Q8R1: Q4_0 / Q5_0 (Q8U: 144 bytes per group-block, f32 d[4], 4×32 quants stored unsigned,
 // 0..15 / 0..31, x = d·(q − off), off = 8 / 16) and Q4_1 / Q5_1 (Q8R1: 160 bytes, f32 d[4], f32 m[4],
@@ -6,8 +6,8 @@ import { dotU8, storeTile, storeY4 } from "./common";
 // columns (see q8uTile), against int8 activations (quantize_q8i: xs = pairs [Q8_1
 // block sum s_x, Σq_x]). The unsigned quants are dotted with the activations by
 // i16x8.relaxed_dot_i8x16_i7x16_s (see dotU8 below); the offset comes off in integers:
-//   isum = Σ q·x − off·Σx (exactly ggml's Σ(q − off)·x);  acc = acc + (d_w·d_x)·isum [+ m_w·s_x] in f64.
-// The same f64 operations as Q8R: results equal those of the int8-widened layout before it.
+//   isum = Σ q·x − off·Σx (exactly ggml's Σ(q − off)·x);  acc = acc + (d_w·d_x)·isum [+ m_w·s_x] in f32
+// (ggml's scalar order, one f32x4 for the 4 rows), the same operations on every path.
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -34,12 +34,14 @@ function q8uHalf(w0: v128, w1: v128, w2: v128, w3: v128, x: usize, R: bool, ones
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q8uAcc(hdr: i32, OFF: i32, acc: v128, dw: v128, mw: v128, sums: v128, dx: usize, sx: usize, hi: bool): v128 {
-  let isum = hi ? v128.shuffle<i32>(sums, sums, 2, 3, 0, 1) : sums;
+function q8uAcc(hdr: i32, OFF: i32, acc: v128, dw: v128, mw: v128, sums: v128, dx: usize, sx: usize): v128 {
+  // acc + (d_w·d_x)·isum [+ m_w·s_x] for the 4 rows in f32 (dw, mw their scales and mins); f32(isum)
+  // is exact (|isum| ≤ 32·31·128 < 2^24)
+  let isum = sums;
   if (OFF != 0) isum = i32x4.sub(isum, i32x4.splat(OFF * load<i32>(sx, 4)));
-  let r = f64x2.mul(f64x2.mul(dw, f64x2.splat(<f64>load<f32>(dx))), f64x2.convert_low_i32x4_s(isum));
-  if (hdr == 32) r = f64x2.add(r, f64x2.mul(mw, f64x2.splat(<f64>load<f32>(sx))));
-  return f64x2.add(acc, r);
+  let r = f32x4.mul(f32x4.mul(dw, v128.load32_splat(dx)), f32x4.convert_i32x4_s(isum));
+  if (hdr == 32) r = f32x4.add(r, f32x4.mul(mw, v128.load32_splat(sx)));
+  return f32x4.add(acc, r);
 }
 
 /**
@@ -57,28 +59,14 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
   const x0 = xq + <usize>t0 * xr;
   const d0 = xd + <usize>t0 * dr;
   const s0 = xs + <usize>t0 * sr;
-  let a0l = f64x2.splat(0);
-  let a0h = a0l;
-  let a1l = a0l;
-  let a1h = a0l;
-  let a2l = a0l;
-  let a2h = a0l;
-  let a3l = a0l;
-  let a3h = a0l;
+  let a0 = f32x4.splat(0);
+  let a1 = a0;
+  let a2 = a0;
+  let a3 = a0;
   for (let b = 0; b < nb; b++) {
     const wp = wg + <usize>b * gbb;
     const xp = x0 + (<usize>b << 5);
     const q = wp + <usize>hdr;
-    const dw = v128.load(wp);
-    const dwl = f64x2.promote_low_f32x4(dw);
-    const dwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dw, dw, 2, 3, 0, 1));
-    let mwl = dwl;
-    let mwh = dwh;
-    if (hdr == 32) {
-      const mw = v128.load(wp, 16);
-      mwl = f64x2.promote_low_f32x4(mw);
-      mwh = f64x2.promote_low_f32x4(v128.shuffle<i32>(mw, mw, 2, 3, 0, 1));
-    }
     const bo = <usize>b << 2;
     const so = <usize>b << 3;
     let sums0 = i32x4.splat(0);
@@ -106,20 +94,16 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
         x += 16;
       }
     }
-    a0l = q8uAcc(hdr, OFF, a0l, dwl, mwl, sums0, d0 + bo, s0 + so, false);
-    a0h = q8uAcc(hdr, OFF, a0h, dwh, mwh, sums0, d0 + bo, s0 + so, true);
-    if (T > 1) {
-      a1l = q8uAcc(hdr, OFF, a1l, dwl, mwl, sums1, d0 + dr + bo, s0 + sr + so, false);
-      a1h = q8uAcc(hdr, OFF, a1h, dwh, mwh, sums1, d0 + dr + bo, s0 + sr + so, true);
-    }
+    const dw = v128.load(wp);
+    const mw = hdr == 32 ? v128.load(wp, 16) : dw;
+    a0 = q8uAcc(hdr, OFF, a0, dw, mw, sums0, d0 + bo, s0 + so);
+    if (T > 1) a1 = q8uAcc(hdr, OFF, a1, dw, mw, sums1, d0 + dr + bo, s0 + sr + so);
     if (T > 2) {
-      a2l = q8uAcc(hdr, OFF, a2l, dwl, mwl, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so, false);
-      a2h = q8uAcc(hdr, OFF, a2h, dwh, mwh, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so, true);
-      a3l = q8uAcc(hdr, OFF, a3l, dwl, mwl, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, false);
-      a3h = q8uAcc(hdr, OFF, a3h, dwh, mwh, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so, true);
+      a2 = q8uAcc(hdr, OFF, a2, dw, mw, sums2, d0 + 2 * dr + bo, s0 + 2 * sr + so);
+      a3 = q8uAcc(hdr, OFF, a3, dw, mw, sums3, d0 + 3 * dr + bo, s0 + 3 * sr + so);
     }
   }
-  storeTile(T, y, ys, t0, g, a0l, a0h, a1l, a1h, a2l, a2h, a3l, a3h);
+  storeTile(T, y, ys, t0, g, a0, a1, a2, a3);
 }
 
 /**
@@ -132,10 +116,8 @@ function q8uTile(hdr: i32, OFF: i32, R: bool, T: i32, wg: usize, nb: i32, xq: us
 function q8uTwo(hdr: i32, OFF: i32, R: bool, wA: usize, wB: usize, nb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, yA: usize, yB: usize): void {
   const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
   const gbb = <usize>(hdr + 128);
-  let al = f64x2.splat(0);
-  let ah = al;
-  let bl = al;
-  let bh = al;
+  let accA = f32x4.splat(0);
+  let accB = accA;
   for (let b = 0; b < nb; b++) {
     const pa = wA + <usize>b * gbb;
     const pb = wB + <usize>b * gbb;
@@ -172,29 +154,11 @@ function q8uTwo(hdr: i32, OFF: i32, R: bool, wA: usize, wB: usize, nb: i32, xq: 
     const sx = xs + (<usize>b << 3);
     const dwa = v128.load(pa);
     const dwb = v128.load(pb);
-    const dal = f64x2.promote_low_f32x4(dwa);
-    const dah = f64x2.promote_low_f32x4(v128.shuffle<i32>(dwa, dwa, 2, 3, 0, 1));
-    const dbl = f64x2.promote_low_f32x4(dwb);
-    const dbh = f64x2.promote_low_f32x4(v128.shuffle<i32>(dwb, dwb, 2, 3, 0, 1));
-    let mal = dal;
-    let mah = dah;
-    let mbl = dbl;
-    let mbh = dbh;
-    if (hdr == 32) {
-      const ma = v128.load(pa, 16);
-      const mb = v128.load(pb, 16);
-      mal = f64x2.promote_low_f32x4(ma);
-      mah = f64x2.promote_low_f32x4(v128.shuffle<i32>(ma, ma, 2, 3, 0, 1));
-      mbl = f64x2.promote_low_f32x4(mb);
-      mbh = f64x2.promote_low_f32x4(v128.shuffle<i32>(mb, mb, 2, 3, 0, 1));
-    }
-    al = q8uAcc(hdr, OFF, al, dal, mal, sa, dx, sx, false);
-    ah = q8uAcc(hdr, OFF, ah, dah, mah, sa, dx, sx, true);
-    bl = q8uAcc(hdr, OFF, bl, dbl, mbl, sb, dx, sx, false);
-    bh = q8uAcc(hdr, OFF, bh, dbh, mbh, sb, dx, sx, true);
+    accA = q8uAcc(hdr, OFF, accA, dwa, hdr == 32 ? v128.load(pa, 16) : dwa, sa, dx, sx);
+    accB = q8uAcc(hdr, OFF, accB, dwb, hdr == 32 ? v128.load(pb, 16) : dwb, sb, dx, sx);
   }
-  storeY4(yA, al, ah);
-  storeY4(yB, bl, bh);
+  v128.store(yA, accA);
+  v128.store(yB, accB);
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -213,15 +177,19 @@ function mmQ8U(hdr: i32, OFF: i32, R: bool, w: usize, nCols: i32, r0: i32, r1: i
     if ((g1 - g0) & 1) q8uTile(hdr, OFF, R, 1, w + <usize>(g1 - 1) * gb, nb, xq, xd, xs, nCols, 0, y, ys, g1 - 1);
     return;
   }
-  for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
-    const wg = w + <usize>g * gb;
-    let t = 0;
-    for (; t + 4 <= nTok; t += 4) q8uTile(hdr, OFF, R, 4, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
-    if (t + 2 <= nTok) {
-      q8uTile(hdr, OFF, R, 2, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
-      t += 2;
+  const tb = tokenBlock(nCols);
+  for (let ta = 0; ta < nTok; ta += tb) {
+    const tz = min(ta + tb, nTok);
+    for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
+      const wg = w + <usize>g * gb;
+      let t = ta;
+      for (; t + 4 <= tz; t += 4) q8uTile(hdr, OFF, R, 4, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+      if (t + 2 <= tz) {
+        q8uTile(hdr, OFF, R, 2, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
+        t += 2;
+      }
+      if (t < tz) q8uTile(hdr, OFF, R, 1, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
     }
-    if (t < nTok) q8uTile(hdr, OFF, R, 1, wg, nb, xq, xd, xs, nCols, t, y, ys, g);
   }
 }
 
@@ -234,7 +202,7 @@ function mmQ8UGeneric(hdr: i32, OFF: i32, w: usize, nCols: i32, r0: i32, r1: i32
   for (let g = r0 >> 2; g < (r1 + 3) >> 2; g++) {
     for (let k = 0; k < 4; k++) {
       for (let t = 0; t < nTok; t++) {
-        let acc: f64 = 0;
+        let acc: f32 = 0;
         for (let b = 0; b < nb; b++) {
           const wp = w + <usize>g * gb + <usize>b * gbb;
           const xp = xq + <usize>(t * nCols + b * 32);
@@ -242,11 +210,11 @@ function mmQ8UGeneric(hdr: i32, OFF: i32, w: usize, nCols: i32, r0: i32, r1: i32
           let isum = 0;
           for (let j = 0; j < 32; j++) isum += <i32>load<u8>(wp + hdr + ((j >> 2) << 4) + 4 * k + (j & 3)) * <i32>load<i8>(xp + j);
           isum -= OFF * load<i32>(sp, 4);
-          let sc = (<f64>load<f32>(wp + 4 * k) * <f64>load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f64>isum;
-          if (hdr == 32) sc = sc + <f64>load<f32>(wp + 16 + 4 * k) * <f64>load<f32>(sp);
+          let sc = (load<f32>(wp + 4 * k) * load<f32>(xd + (<usize>(t * nb + b) << 2))) * <f32>isum;
+          if (hdr == 32) sc = sc + load<f32>(wp + 16 + 4 * k) * load<f32>(sp);
           acc = acc + sc;
         }
-        store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), <f32>acc);
+        store<f32>(y + (<usize>(t * ys + g * 4 + k) << 2), acc);
       }
     }
   }

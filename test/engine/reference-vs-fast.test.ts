@@ -7,9 +7,11 @@
 // + m_w·s_x for Q4_1/Q5_1, d·Σsc·isum − dmin·Σm·bsum for K-quants), whereas the reference dots
 // decoded f32 weights (e.g. fl(d·q + m)): the two differ at the f32-rounding level per matmul, and
 // whenever such a 1-ulp difference flips the rounding of one quantized activation in a later layer,
-// logits move by much more than 1e-5 (observed up to ~1% of the logit range). So for the WASM path
-// the check is: the same greedy tokens, step-0 logits within WASM_TOL0 (before any feedback), and
-// all logits within WASM_REL of the logit range. The kernels themselves are checked tightly,
+// logits move by much more than 1e-5 (observed up to ~1% of the logit range). Such a flip can happen
+// within the prompt's own forward pass too (tiny-qwen2 Q5_1: 1.1% at step 0 once the block sums were
+// accumulated in f32 as ggml's scalar code does, instead of f64). So for the WASM path the check is:
+// the same greedy tokens, and all logits within WASM_REL of the logit range, step 0 (before any
+// feedback through sampled tokens) within WASM_REL0 (without a flip it is ~1e-7 of the range). The kernels themselves are checked tightly,
 // matmul by matmul, in test/kernels/; against llama.cpp in test/conformance/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,7 +20,7 @@ import { GGMLType } from "../../src/gguf/types.ts";
 import { greedyRun, load, maxAbsDiff, STORIES, synthGGUF, TINY_RANDOM } from "./helpers.ts";
 
 const TOL = 1e-5;
-const WASM_TOL0 = 1e-3;
+const WASM_REL0 = 0.015;
 const WASM_REL = 0.03;
 
 function compare(fast: Engine, ref: Engine, prompt: number[], steps: number): void {
@@ -38,7 +40,7 @@ function compareWasm(wasm: Engine, ref: Engine, prompt: number[], steps: number)
   a.logits.forEach((l, i) => {
     const d = maxAbsDiff(l, b.logits[i]);
     const range = Math.max(...b.logits[i].map(Math.abs));
-    assert.ok(d <= (i === 0 ? WASM_TOL0 : WASM_REL * range), `step ${i}: max |Δlogit| ${d} (logit range ${range})`);
+    assert.ok(d <= (i === 0 ? WASM_REL0 : WASM_REL) * range, `step ${i}: max |Δlogit| ${d} (logit range ${range})`);
   });
 }
 

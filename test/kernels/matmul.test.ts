@@ -39,10 +39,13 @@ for (const [name, blk, bound] of TYPES) {
     const twin = new Kernels({ threads: 1, generic: true });
     const threaded = new Kernels({ threads: 2 });
     const exactDot = new Kernels({ threads: 1, relaxedDot: false });
-    for (let iter = 0; iter < 6; iter++) {
-      const nCols = blk === 1 ? 1 + Math.floor(r() * 300) : blk * (1 + Math.floor(r() * (blk === 256 ? 3 : 12)));
-      const nRows = 1 + Math.floor(r() * 37);
-      const nTok = 1 + Math.floor(r() * 9); // token tiles of 4, 2, 1: every remainder
+    for (let iter = 0; iter < 7; iter++) {
+      // the last shape is wide: its 37 tokens span several token blocks (assembly/common.ts
+      // tokenBlock: 16 tokens at 8192 columns of i16 activations, 32 of int8) and end in a remainder
+      const wide = iter === 6 && blk > 1;
+      const nCols = wide ? 8192 : blk === 1 ? 1 + Math.floor(r() * 300) : blk * (1 + Math.floor(r() * (blk === 256 ? 3 : 12)));
+      const nRows = wide ? 6 : 1 + Math.floor(r() * 37);
+      const nTok = wide ? 37 : 1 + Math.floor(r() * 9); // token tiles of 4, 2, 1: every remainder
       const wf = new Float32Array(nCols * nRows).map(() => (r() * 2 - 1) * (0.5 + r()));
       const x = new Float32Array(nCols * nTok).map(() => (r() * 2 - 1) * 3);
       const bytes = type === GGMLType.F32 ? new Uint8Array(wf.buffer.slice(0)) : quantize(type, wf);
