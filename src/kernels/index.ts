@@ -13,6 +13,8 @@ import { packTensor, packTensorRows, type ActKind, type KTensor, type RowReader 
 
 const ATTEND = KERNEL_NAMES.indexOf("attend_mt");
 const SWIGLU = KERNEL_NAMES.indexOf("swiglu_mt");
+/** From this many tokens on (prefill), matmuls and attention are dynamic jobs (pool.ts): chunks claimed by free threads. */
+const DYNAMIC_TOKENS = 16;
 /** runParallel's work units per SwiGLU element (its f64 exp costs about as much as 256 multiply-adds). */
 const SWIGLU_WORK = 256;
 
@@ -154,7 +156,7 @@ export class Kernels {
     // "rows": 4 per head (the pool hands out rows in groups of 4). The pool's work estimate is
     // rows × args[1] × args[7]: tmpStride (~ context) × a head-dim factor (attend_mt ignores args[7])
     const workFactor = Math.max(1, (nTok * (hd + hdv)) >> 4);
-    runParallel(mem, ATTEND, nHead * 4, this.threads, [args, tmpStride, 0, 0, this.generic ? 1 : this.fma ? 2 : 0, 0, 0, workFactor, 0, 0]);
+    runParallel(mem, ATTEND, nHead * 4, this.threads, [args, tmpStride, 0, 0, this.generic ? 1 : this.fma ? 2 : 0, 0, 0, workFactor, 0, 0], nTok >= DYNAMIC_TOKENS ? 1 : 0);
     out.set(new Float32Array(buf, op, nTok * oDim), row0 * oDim);
   }
 
@@ -181,7 +183,9 @@ export class Kernels {
     const yp = mem.scratchPtr("y", a.nTok * ys * 4);
     const name = this.generic ? `${W.kernel}_generic` : (!this.relaxedDot || W.exactDot) && RELAXED_DOT_KERNELS.has(W.kernel) ? `${W.kernel}_x` : W.kernel;
     const k = KERNEL_NAMES.indexOf(name);
-    runParallel(mem, k, W.nRows, this.threads, [W.ptr, W.nCols, 0, W.nRows, a.xq, a.xd, a.xs, a.nTok, yp, ys]);
+    // many tokens: ~8 chunks per thread, claimed by whichever thread is free (pool.ts)
+    const chunk = a.nTok >= DYNAMIC_TOKENS ? Math.max(1, Math.ceil(W.nRows / 4 / (this.threads * 8))) : 0;
+    runParallel(mem, k, W.nRows, this.threads, [W.ptr, W.nCols, 0, W.nRows, a.xq, a.xd, a.xs, a.nTok, yp, ys], chunk);
     const f = mem.f32;
     const o = yp >>> 2; // addresses reach 4 GiB: unsigned shifts
     if (ys === W.nRows) y.set(f.subarray(o, o + a.nTok * ys));

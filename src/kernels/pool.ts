@@ -6,8 +6,12 @@
 //   much at ~200 matmuls per token) and falls back to Atomics.wait after SPIN_MS without work, so an
 //   idle engine costs no CPU. It answers in ctrl[ACK + i]; the main thread computes the first row
 //   range itself, then spins until every participating worker has answered.
-// Row ranges are fixed by (rows, threads) alone — each output element is computed by exactly one
-// thread with the same code — so results never depend on the thread count or timing.
+// Small jobs (decode) split the rows into one fixed range per thread. Big jobs (prefill: matmuls of
+// many tokens, attention over many positions) are cut into chunks of row groups that the threads
+// claim one at a time from a shared counter (ctrl[NEXT]), so a thread slowed by the machine (a
+// shared core, a noisy neighbour) takes fewer chunks instead of holding everyone at the barrier.
+// Either way each output element is computed by exactly one thread with the same code, whatever
+// range it falls in, so results never depend on the thread count, the chunking or timing.
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { kernelModule, type KernelMemory } from "./memory.ts";
 
@@ -21,6 +25,9 @@ export const GO = RANGES + 2 * MAX_WORKERS; // per worker: the job number it is 
 export const ACK = GO + MAX_WORKERS; // per worker: the last job number it finished
 export const ERR = 1; // set by a worker whose kernel threw
 export const CLAIM = ACK + MAX_WORKERS; // per worker: the job number whose range was claimed (by it or by the main thread)
+export const NEXT = 4; // dynamic jobs: the next chunk to claim
+export const CHUNK = 5; // dynamic jobs: rows per chunk (a multiple of 4); 0 = fixed ranges
+export const ROWS = 6; // dynamic jobs: the job's row count
 export const SPIN_MS = 2;
 /** Below this many multiply-adds a matmul runs on the calling thread alone (hand-off not worth it). */
 export const MIN_PARALLEL_WORK = 1 << 18;
@@ -87,10 +94,22 @@ function getPool(): Pool {
 }
 
 /**
+ * Claims chunks of a dynamic job (ctrl[CHUNK] rows each, from ctrl[NEXT]) and runs `run` on each
+ * chunk's rows until none is left. Called by the main thread and by each participating worker.
+ */
+export function claimChunks(ctrl: Int32Array, run: (r0: number, r1: number) => void): void {
+  const chunk = ctrl[CHUNK];
+  const nRows = ctrl[ROWS];
+  for (let r0 = Atomics.add(ctrl, NEXT, 1) * chunk; r0 < nRows; r0 = Atomics.add(ctrl, NEXT, 1) * chunk) run(r0, Math.min(nRows, r0 + chunk));
+}
+
+/**
  * Runs kernel `k` (index into KERNEL_NAMES) over rows [0, nRows) split among `threads` threads:
  * the main thread takes the first range. args are the kernel's 10 arguments (r0/r1 ignored).
+ * chunkGroups > 0 makes it a dynamic job: chunks of that many groups of 4 rows, claimed by
+ * whichever thread is free.
  */
-export function runParallel(mem: KernelMemory, k: number, nRows: number, threads: number, args: number[]): void {
+export function runParallel(mem: KernelMemory, k: number, nRows: number, threads: number, args: number[], chunkGroups = 0): void {
   const fn = mem.exports[KERNEL_NAMES[k]];
   const nGroups = (nRows + 3) >> 2;
   const work = nRows * args[1] * args[7];
@@ -109,6 +128,13 @@ export function runParallel(mem: KernelMemory, k: number, nRows: number, threads
   ctrl[MEM] = mem.id;
   const seq = ctrl[SEQ] + 1;
   ctrl[SEQ] = seq;
+  const dynamic = chunkGroups > 0 && chunkGroups < per;
+  ctrl[CHUNK] = dynamic ? chunkGroups * 4 : 0;
+  ctrl[ROWS] = nRows;
+  ctrl[NEXT] = 0;
+  const run = (r0: number, r1: number): void => {
+    fn(args[0], args[1], r0, r1, args[4], args[5], args[6], args[7], args[8], args[9]);
+  };
   for (let i = 1; i < nt; i++) {
     ctrl[RANGES + 2 * (i - 1)] = Math.min(nRows, i * per * 4);
     ctrl[RANGES + 2 * (i - 1) + 1] = Math.min(nRows, (i + 1) * per * 4);
@@ -117,13 +143,15 @@ export function runParallel(mem: KernelMemory, k: number, nRows: number, threads
     Atomics.store(ctrl, GO + i, seq);
     Atomics.notify(ctrl, GO + i);
   }
-  fn(args[0], args[1], 0, Math.min(nRows, per * 4), args[4], args[5], args[6], args[7], args[8], args[9]);
+  if (dynamic) claimChunks(ctrl, run);
+  else run(0, Math.min(nRows, per * 4));
   for (let i = 0; i < nt - 1; i++) {
-    // A worker that has not started its range yet (descheduled: more busy threads than cores) loses
-    // it to us. Either way the range is computed once, by the same code: results do not change.
+    // A worker that has not started yet (descheduled: more busy threads than cores) loses its job
+    // to us: its fixed range, or nothing in a dynamic job (every chunk is claimed by now). Either
+    // way each row is computed once, by the same code: results do not change.
     const old = Atomics.load(ctrl, CLAIM + i);
     if (old !== seq && Atomics.compareExchange(ctrl, CLAIM + i, old, seq) === old) {
-      fn(args[0], args[1], ctrl[RANGES + 2 * i], ctrl[RANGES + 2 * i + 1], args[4], args[5], args[6], args[7], args[8], args[9]);
+      if (!dynamic) run(ctrl[RANGES + 2 * i], ctrl[RANGES + 2 * i + 1]);
       continue;
     }
     // spin: the worker normally finishes within microseconds of us; if it was descheduled mid-way,

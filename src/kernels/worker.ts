@@ -1,7 +1,7 @@
 // A kernel worker thread (see pool.ts): waits for jobs in the shared control block and runs its
 // row range of the named kernel in the named kernel memory.
 import { receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import { ACK, ARGS, CLAIM, ERR, GO, KERNEL, KERNEL_NAMES, MEM, RANGES, SPIN_MS } from "./pool.ts";
+import { ACK, ARGS, CHUNK, CLAIM, claimChunks, ERR, GO, KERNEL, KERNEL_NAMES, MEM, RANGES, SPIN_MS } from "./pool.ts";
 
 type Fn = (...a: number[]) => void;
 const { ctrl, index, port, module } = workerData as { ctrl: Int32Array; index: number; port: MessagePort; module: WebAssembly.Module };
@@ -48,10 +48,11 @@ function loop(): void {
     const old = Atomics.load(ctrl, CLAIM + index);
     if (old === seen || Atomics.compareExchange(ctrl, CLAIM + index, old, seen) !== old) continue; // the main thread took it
     try {
-      const e = exportsFor(ctrl[MEM]);
+      const fn = exportsFor(ctrl[MEM])[KERNEL_NAMES[ctrl[KERNEL]]];
       const a = ARGS;
-      e[KERNEL_NAMES[ctrl[KERNEL]]](ctrl[a], ctrl[a + 1], ctrl[RANGES + 2 * index], ctrl[RANGES + 2 * index + 1],
-        ctrl[a + 4], ctrl[a + 5], ctrl[a + 6], ctrl[a + 7], ctrl[a + 8], ctrl[a + 9]);
+      const run = (r0: number, r1: number): void => fn(ctrl[a], ctrl[a + 1], r0, r1, ctrl[a + 4], ctrl[a + 5], ctrl[a + 6], ctrl[a + 7], ctrl[a + 8], ctrl[a + 9]);
+      if (ctrl[CHUNK] > 0) claimChunks(ctrl, run);
+      else run(ctrl[RANGES + 2 * index], ctrl[RANGES + 2 * index + 1]);
     } catch (err) {
       console.error(err);
       Atomics.store(ctrl, ERR, 1);

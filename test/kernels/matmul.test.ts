@@ -41,10 +41,11 @@ for (const [name, blk, bound] of TYPES) {
     const exactDot = new Kernels({ threads: 1, relaxedDot: false });
     for (let iter = 0; iter < 7; iter++) {
       // the last shape is wide: its 37 tokens span several token blocks (assembly/common.ts
-      // tokenBlock: 16 tokens at 8192 columns of i16 activations, 32 of int8) and end in a remainder
+      // tokenBlock: 16 tokens at 8192 columns of i16 activations, 32 of int8) and end in a remainder,
+      // and on 2 threads its 10 row groups are a dynamic job (pool.ts: chunks claimed by free threads)
       const wide = iter === 6 && blk > 1;
       const nCols = wide ? 8192 : blk === 1 ? 1 + Math.floor(r() * 300) : blk * (1 + Math.floor(r() * (blk === 256 ? 3 : 12)));
-      const nRows = wide ? 6 : 1 + Math.floor(r() * 37);
+      const nRows = wide ? 38 : 1 + Math.floor(r() * 37);
       const nTok = wide ? 37 : 1 + Math.floor(r() * 9); // token tiles of 4, 2, 1: every remainder
       const wf = new Float32Array(nCols * nRows).map(() => (r() * 2 - 1) * (0.5 + r()));
       const x = new Float32Array(nCols * nTok).map(() => (r() * 2 - 1) * 3);
