@@ -23,9 +23,10 @@ import { dotU8, hsum4, storeY4, tokenBlock } from "./common";
 // The mins: msum_k = Σ_j m_kj·(bs_2j + bs_2j+1) by one pmaddwd per row against the pair sums of the
 // 16-column activation sums. Per super-block (f64, exact products, the generic twin's order):
 //   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
-// Tokens go through 4, 2 or 1 at a time, each path unrolled with immediate offsets from one base
-// pointer per token: a chunk's nibbles are unpacked once for the tile (4 tokens: 8 i16 accumulators,
-// 12-13 live registers of x64's 16; x1.12-1.18 over pairs at 4-16 tokens in bench:ab).
+// Tokens go through 4, 2 or 1 at a time: a chunk's nibbles are unpacked once for the tile (4 tokens:
+// 8 i16 accumulators, 12-13 live registers of x64's 16; x1.12-1.18 over pairs at 4-16 tokens in
+// bench:ab). The 1- and 2-token paths are unrolled with one base pointer per token; the 4-token
+// path loops over a sub-block's chunks (see there).
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -185,98 +186,27 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
         l1 = q4kW(l1, lo, x1 + 28, R);
         h1 = q4kW(h1, hi, x1 + 60, R);
       } else {
-        // T == 4: each chunk's nibbles unpacked once for the four tokens
-        const x1 = x + xr;
-        const x2 = x1 + xr;
-        const x3 = x2 + xr;
-        let w = v128.load(qp);
-        let lo = v128.and(w, mask);
-        let hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x, R);
-        h0 = q4kW(h0, hi, x + 32, R);
-        l1 = q4kW(l1, lo, x1, R);
-        h1 = q4kW(h1, hi, x1 + 32, R);
-        l2 = q4kW(l2, lo, x2, R);
-        h2 = q4kW(h2, hi, x2 + 32, R);
-        l3 = q4kW(l3, lo, x3, R);
-        h3 = q4kW(h3, hi, x3 + 32, R);
-        w = v128.load(qp, 16);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 4, R);
-        h0 = q4kW(h0, hi, x + 36, R);
-        l1 = q4kW(l1, lo, x1 + 4, R);
-        h1 = q4kW(h1, hi, x1 + 36, R);
-        l2 = q4kW(l2, lo, x2 + 4, R);
-        h2 = q4kW(h2, hi, x2 + 36, R);
-        l3 = q4kW(l3, lo, x3 + 4, R);
-        h3 = q4kW(h3, hi, x3 + 36, R);
-        w = v128.load(qp, 32);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 8, R);
-        h0 = q4kW(h0, hi, x + 40, R);
-        l1 = q4kW(l1, lo, x1 + 8, R);
-        h1 = q4kW(h1, hi, x1 + 40, R);
-        l2 = q4kW(l2, lo, x2 + 8, R);
-        h2 = q4kW(h2, hi, x2 + 40, R);
-        l3 = q4kW(l3, lo, x3 + 8, R);
-        h3 = q4kW(h3, hi, x3 + 40, R);
-        w = v128.load(qp, 48);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 12, R);
-        h0 = q4kW(h0, hi, x + 44, R);
-        l1 = q4kW(l1, lo, x1 + 12, R);
-        h1 = q4kW(h1, hi, x1 + 44, R);
-        l2 = q4kW(l2, lo, x2 + 12, R);
-        h2 = q4kW(h2, hi, x2 + 44, R);
-        l3 = q4kW(l3, lo, x3 + 12, R);
-        h3 = q4kW(h3, hi, x3 + 44, R);
-        w = v128.load(qp, 64);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 16, R);
-        h0 = q4kW(h0, hi, x + 48, R);
-        l1 = q4kW(l1, lo, x1 + 16, R);
-        h1 = q4kW(h1, hi, x1 + 48, R);
-        l2 = q4kW(l2, lo, x2 + 16, R);
-        h2 = q4kW(h2, hi, x2 + 48, R);
-        l3 = q4kW(l3, lo, x3 + 16, R);
-        h3 = q4kW(h3, hi, x3 + 48, R);
-        w = v128.load(qp, 80);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 20, R);
-        h0 = q4kW(h0, hi, x + 52, R);
-        l1 = q4kW(l1, lo, x1 + 20, R);
-        h1 = q4kW(h1, hi, x1 + 52, R);
-        l2 = q4kW(l2, lo, x2 + 20, R);
-        h2 = q4kW(h2, hi, x2 + 52, R);
-        l3 = q4kW(l3, lo, x3 + 20, R);
-        h3 = q4kW(h3, hi, x3 + 52, R);
-        w = v128.load(qp, 96);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 24, R);
-        h0 = q4kW(h0, hi, x + 56, R);
-        l1 = q4kW(l1, lo, x1 + 24, R);
-        h1 = q4kW(h1, hi, x1 + 56, R);
-        l2 = q4kW(l2, lo, x2 + 24, R);
-        h2 = q4kW(h2, hi, x2 + 56, R);
-        l3 = q4kW(l3, lo, x3 + 24, R);
-        h3 = q4kW(h3, hi, x3 + 56, R);
-        w = v128.load(qp, 112);
-        lo = v128.and(w, mask);
-        hi = v128.and(i16x8.shr_u(w, 4), mask);
-        l0 = q4kW(l0, lo, x + 28, R);
-        h0 = q4kW(h0, hi, x + 60, R);
-        l1 = q4kW(l1, lo, x1 + 28, R);
-        h1 = q4kW(h1, hi, x1 + 60, R);
-        l2 = q4kW(l2, lo, x2 + 28, R);
-        h2 = q4kW(h2, hi, x2 + 60, R);
-        l3 = q4kW(l3, lo, x3 + 28, R);
-        h3 = q4kW(h3, hi, x3 + 60, R);
+        // T == 4: a loop over the 8 chunks, each chunk's nibbles unpacked once for the four tokens.
+        // (V8 schedules a fully unrolled tile token after token and spills the unpacked nibbles: 16 of
+        // them live at once. The loop keeps all 8 accumulators and one chunk in registers: ×1.04-1.09
+        // in bench:ab at 4-64 tokens; two chunks per iteration gained nothing more.)
+        for (let k: usize = 0; k < 8; k++) {
+          const w = v128.load(qp + (k << 4));
+          const lo = v128.and(w, mask);
+          const hi = v128.and(i16x8.shr_u(w, 4), mask);
+          const xk0 = x + (k << 2);
+          const xk1 = xk0 + xr;
+          const xk2 = xk1 + xr;
+          const xk3 = xk2 + xr;
+          l0 = i16x8.add(l0, dotU8(lo, v128.load32_splat(xk0), R));
+          h0 = i16x8.add(h0, dotU8(hi, v128.load32_splat(xk0, 32), R));
+          l1 = i16x8.add(l1, dotU8(lo, v128.load32_splat(xk1), R));
+          h1 = i16x8.add(h1, dotU8(hi, v128.load32_splat(xk1, 32), R));
+          l2 = i16x8.add(l2, dotU8(lo, v128.load32_splat(xk2), R));
+          h2 = i16x8.add(h2, dotU8(hi, v128.load32_splat(xk2, 32), R));
+          l3 = i16x8.add(l3, dotU8(lo, v128.load32_splat(xk3), R));
+          h3 = i16x8.add(h3, dotU8(hi, v128.load32_splat(xk3, 32), R));
+        }
       }
       // the chunk's scales: 8 bytes [sub 2c: rows 0-3, sub 2c+1: rows 0-3] → i16 pairs per row
       const sc = v128.load8x8_u(bp + 32 + (<usize>c << 3));
