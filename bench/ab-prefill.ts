@@ -10,7 +10,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { openGGUF } from "../src/gguf/reader.ts";
 import * as here from "../src/engine/engine.ts";
-import { median } from "../src/engine/speed.ts";
+import { median, syntheticPrompt } from "../src/engine/speed.ts";
 import { arg } from "./arg.ts";
 
 const [base, file] = process.argv.slice(2);
@@ -31,8 +31,7 @@ const engines = [other.Engine, here.Engine].map((E) => {
     g.close();
   }
 });
-const nVocab = engines[1].config.nVocab;
-const prompt = Array.from({ length: PROMPT }, (_, i) => 3 + ((i * 7919) % (nVocab - 3)));
+const prompt = syntheticPrompt(PROMPT, engines[1].config.nVocab, 7); // llmesh bench's prompt
 const rates: number[][] = [[], []];
 for (let r = -1; r < ROUNDS; r++) {
   for (const [k, e] of engines.entries()) {

@@ -11,8 +11,9 @@
 // within the prompt's own forward pass too (tiny-qwen2 Q5_1: 1.1% at step 0 once the block sums were
 // accumulated in f32 as ggml's scalar code does, instead of f64). So for the WASM path the check is:
 // the same greedy tokens, and all logits within WASM_REL of the logit range, step 0 (before any
-// feedback through sampled tokens) within WASM_REL0 (without a flip it is ~1e-7 of the range). The kernels themselves are checked tightly,
-// matmul by matmul, in test/kernels/; against llama.cpp in test/conformance/.
+// feedback through sampled tokens) within WASM_REL0 (without a flip it is ~1e-7 of the range). The
+// kernels themselves are checked tightly, matmul by matmul, in test/kernels/; against llama.cpp in
+// test/conformance/.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Engine } from "../../src/engine/engine.ts";
