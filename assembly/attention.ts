@@ -37,9 +37,9 @@ function f16round4(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cHalf: v128, cOn
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-const F16R_CONSTS: i32 = 8;
+const F16R_CONSTS: i32 = 7;
 
-/** Writes f16round4's (and f16roundK's) constants at c (8·16 bytes). */
+/** Writes f16round4's (and f16roundV's) constants at c (F16R_CONSTS·16 bytes). */
 function f16round4Consts(c: usize): void {
   v128.store(c, i32x4.splat(0x7fffffff));
   v128.store(c, i32x4.splat(0x38800000), 16);
@@ -47,21 +47,20 @@ function f16round4Consts(c: usize): void {
   v128.store(c, i32x4.splat(0xfff), 48);
   v128.store(c, i32x4.splat(1), 64);
   v128.store(c, i32x4.splat(0xffffe000), 80);
-  v128.store(c, i32x4.splat(0xff800000), 96);
-  v128.store(c, i32x4.splat((13 << 23) | 0x400000), 112);
+  v128.store(c, f32x4.splat(8193), 96);
 }
 
 /**
  * x rounded to fp16 where every lane's |x| is in the normal fp16 range [2^-14, 65520) (the caller
- * checks): with K = ±1.5·2^(e+13) (the sign and exponent e of x), x + K lies in a binade whose f32
- * step is x's fp16 step, so (x + K) − K is x rounded to fp16, ties to even (K is an even multiple
- * of the step) — equal to f16round for every f32 in that range of either sign (checked exhaustively).
+ * checks), by Veltkamp's splitting with σ = 2^13 + 1: c = x·σ, then c − (c − x) is x rounded to its
+ * top 11 significant bits, to nearest, ties to even — equal to f16round for every f32 in that range
+ * of either sign (checked exhaustively: 503,308,288 values). cV = splat(8193).
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function f16roundK(x: v128, cES: v128, cK: v128): v128 {
-  const K = i32x4.add(v128.and(x, cES), cK);
-  return f32x4.sub(f32x4.add(x, K), K);
+function f16roundV(x: v128, cV: v128): v128 {
+  const c = f32x4.mul(x, cV);
+  return f32x4.sub(c, f32x4.sub(c, x));
 }
 
 /** f16round4 when some lane is outside the normal range (zero, fp16 subnormal, overflow, NaN). */
@@ -132,6 +131,12 @@ export function attend_exp(p: usize, n: i32): void {
   expNegF32(p, n);
 }
 
+/** For the tests: f16roundV on the n f32 at p (n a multiple of 4; every |x| in [2^-14, 65520)). */
+export function attend_f16round_v(p: usize, n: i32): void {
+  const cV = f32x4.splat(8193);
+  for (let i = 0; i < n; i += 4) v128.store(p + (<usize>i << 2), f16roundV(v128.load(p + (<usize>i << 2)), cV));
+}
+
 /** For the tests: f32(NativeMath.exp(x)) on the n f32 at p (attend_generic's exp). */
 export function attend_exp_generic(p: usize, n: i32): void {
   for (let i = 0; i < n; i++) {
@@ -144,7 +149,7 @@ export function attend_exp_generic(p: usize, n: i32): void {
  * Pass (3) of attendBody for the 32 accumulator lanes at p (F16: fp16 rounding, else none), held
  * in registers over all positions: v_j at vp + j·vRow, the exps at sc, the rescaling positions at
  * rl (nR of them, ascending). Returns S. With F16 one range check covers the 32 lanes of a step,
- * then f16roundK (f16round4Any where some lane is out of the normal fp16 range: zero, tiny, huge;
+ * then f16roundV (f16round4Any where some lane is out of the normal fp16 range: zero, tiny, huge;
  * and at the rare rescalings). cSpanP points to the range's span (loaded where it is needed: one
  * register fewer).
  */
@@ -152,7 +157,7 @@ export function attend_exp_generic(p: usize, n: i32): void {
 @inline
 function accumulate32(
   F16: bool, p: usize, vp: usize, vRow: usize, sc: usize, rl: usize, nR: i32, nKv: i32,
-  cAbs: v128, cLo: v128, cSpanP: usize, cES: v128, cK: v128,
+  cAbs: v128, cLo: v128, cSpanP: usize, cV: v128,
 ): f32 {
   let c0 = v128.load(p), c1 = v128.load(p, 16), c2 = v128.load(p, 32), c3 = v128.load(p, 48);
   let c4 = v128.load(p, 64), c5 = v128.load(p, 80), c6 = v128.load(p, 96), c7 = v128.load(p, 112);
@@ -183,14 +188,14 @@ function accumulate32(
           i32x4.max_u(i32x4.sub(v128.and(c6, cAbs), cLo), i32x4.sub(v128.and(c7, cAbs), cLo)),
         ));
         if (!v128.any_true(i32x4.ge_u(m, v128.load(cSpanP)))) {
-          c0 = f16roundK(c0, cES, cK);
-          c1 = f16roundK(c1, cES, cK);
-          c2 = f16roundK(c2, cES, cK);
-          c3 = f16roundK(c3, cES, cK);
-          c4 = f16roundK(c4, cES, cK);
-          c5 = f16roundK(c5, cES, cK);
-          c6 = f16roundK(c6, cES, cK);
-          c7 = f16roundK(c7, cES, cK);
+          c0 = f16roundV(c0, cV);
+          c1 = f16roundV(c1, cV);
+          c2 = f16roundV(c2, cV);
+          c3 = f16roundV(c3, cV);
+          c4 = f16roundV(c4, cV);
+          c5 = f16roundV(c5, cV);
+          c6 = f16roundV(c6, cV);
+          c7 = f16roundV(c7, cV);
         } else {
           c0 = f16round4Any(c0);
           c1 = f16round4Any(c1);
@@ -259,12 +264,240 @@ function accumulate32(
   return S;
 }
 
+// @ts-expect-error: AssemblyScript decorator
+@inline
+const QBLOCK: i32 = 8; // chunks of QBLOCK_MIN+ tokens: queries per block sharing each f64 key block
+// @ts-expect-error: AssemblyScript decorator
+@inline
+const QBLOCK_MIN: i32 = 4;
+// @ts-expect-error: AssemblyScript decorator
+@inline
+const KBLOCK: i32 = 32; // keys per f64 block
+
+/**
+ * Bytes of scratch attend needs per head for a chunk of nTok queries at positions up to n − 1
+ * (n = pos0 + nTok), 64-byte aligned — the layout below (attendBody):
+ *   constants (F16R_CONSTS·16) | qd f64 (qb, hd) | kd f64 (KBLOCK, hd) when blocked | acc f32 (hdv)
+ *   | sc f32 (qb, n) scores, then exps | rl i32 (n) positions that rescale      (qb = QBLOCK or 1)
+ */
+export function attend_tmp_bytes(hd: i32, hdv: i32, n: i32, nTok: i32): i32 {
+  const qb = nTok >= QBLOCK_MIN ? QBLOCK : 1;
+  const kb = nTok >= QBLOCK_MIN ? KBLOCK : 0;
+  return ((F16R_CONSTS << 4) + qb * hd * 8 + kb * hd * 8 + hdv * 4 + (qb + 1) * n * 4 + 63) & ~63;
+}
+
+/** Query head qp (hd f32) as f64 at qd, rounded to fp16 first for an F16 cache. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function queryF64(qp: usize, qd: usize, hd: i32, f16: bool): void {
+  for (let i = 0; i < hd; i++) {
+    const x = load<f32>(qp + (<usize>i << 2));
+    store<f64>(qd + (<usize>i << 3), <f64>(f16 ? f16round(x) : x));
+  }
+}
+
+/**
+ * Scores of positions [0, nKv) from f32 keys at kp (rows kRow bytes apart) into sc: the f64 dot in
+ * lanes i%4, (l0 + l2) + (l1 + l3), then f32 and · scale. Every product q_i·k_ji of f32 (or fp16)
+ * operands is exact in f64, so f64x2.relaxed_madd gives the bits of a multiply then an add whether
+ * or not it is fused.
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function scoresF32(qd: usize, kp: usize, kRow: usize, nKv: i32, hd: i32, sc: usize, scale: f32): void {
+  let j = 0;
+  for (; j + 4 <= nKv; j += 4, kp += kRow << 2) {
+    let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+    for (let i = 0; i < hd; i += 4) {
+      const kq = kp + (<usize>i << 2);
+      const qi = qd + (<usize>i << 3);
+      const q01 = v128.load(qi);
+      const q23 = v128.load(qi, 16);
+      a0 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq)), a0);
+      b0 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq, 8)), b0);
+      a1 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow)), a1);
+      b1 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow, 8)), b1);
+      a2 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow)), a2);
+      b2 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow, 8)), b2);
+      a3 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow)), a3);
+      b3 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow, 8)), b3);
+    }
+    storeScores4(sc + (<usize>j << 2), a0, b0, a1, b1, a2, b2, a3, b3, scale);
+  }
+  for (; j < nKv; j++, kp += kRow) {
+    let a0 = f64x2.splat(0);
+    let a1 = f64x2.splat(0);
+    for (let i = 0; i < hd; i += 4) {
+      const kq = kp + (<usize>i << 2);
+      const qi = qd + (<usize>i << 3);
+      a0 = f64x2.relaxed_madd(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq)), a0);
+      a1 = f64x2.relaxed_madd(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8)), a1);
+    }
+    const a = f64x2.add(a0, a1);
+    store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
+  }
+}
+
+/**
+ * scoresF32 from keys already in f64 (keysF64's layout), positions [0, n) of the block to sc. Each
+ * group of 4 positions is one pass over 128 contiguous bytes per 4 dims (immediate offsets).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function scoresF64(qd: usize, kd: usize, n: i32, hd: i32, sc: usize, scale: f32): void {
+  for (let j = 0; j < n; j += 4) {
+    let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+    let kq = kd + <usize>(j * hd * 8);
+    for (let i = 0; i < hd; i += 4, kq += 128) {
+      const qi = qd + (<usize>i << 3);
+      const q01 = v128.load(qi);
+      const q23 = v128.load(qi, 16);
+      a0 = f64x2.relaxed_madd(q01, v128.load(kq), a0);
+      a1 = f64x2.relaxed_madd(q01, v128.load(kq, 16), a1);
+      a2 = f64x2.relaxed_madd(q01, v128.load(kq, 32), a2);
+      a3 = f64x2.relaxed_madd(q01, v128.load(kq, 48), a3);
+      b0 = f64x2.relaxed_madd(q23, v128.load(kq, 64), b0);
+      b1 = f64x2.relaxed_madd(q23, v128.load(kq, 80), b1);
+      b2 = f64x2.relaxed_madd(q23, v128.load(kq, 96), b2);
+      b3 = f64x2.relaxed_madd(q23, v128.load(kq, 112), b3);
+    }
+    const sp = sc + (<usize>j << 2);
+    if (j + 4 <= n) storeScores4(sp, a0, b0, a1, b1, a2, b2, a3, b3, scale);
+    else {
+      // the block's last, partial group: its missing positions' lanes hold stale values, not stored
+      a0 = f64x2.add(a0, b0);
+      a1 = f64x2.add(a1, b1);
+      a2 = f64x2.add(a2, b2);
+      store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
+      if (j + 1 < n) store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
+      if (j + 2 < n) store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
+    }
+  }
+}
+
+/** Four positions' scores from their lane sums (a: lanes 0, 1; b: lanes 2, 3). */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function storeScores4(sp: usize, a0: v128, b0: v128, a1: v128, b1: v128, a2: v128, b2: v128, a3: v128, b3: v128, scale: f32): void {
+  a0 = f64x2.add(a0, b0);
+  a1 = f64x2.add(a1, b1);
+  a2 = f64x2.add(a2, b2);
+  a3 = f64x2.add(a3, b3);
+  store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
+  store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
+  store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
+  store<f32>(sp, <f32>(f64x2.extract_lane(a3, 0) + f64x2.extract_lane(a3, 1)) * scale, 12);
+}
+
+/**
+ * Keys [0, n) (f32 rows kRow bytes apart from kp) to f64 at kd (exact), in groups of 4 positions:
+ * key j's dims i, i + 1 at kd + (j >> 2)·32·hd + (i >> 1)·64 + (j & 3)·16 (KBLOCK·hd·8 bytes).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function keysF64(kp: usize, kRow: usize, n: i32, hd: i32, kd: usize): void {
+  for (let j = 0; j < n; j++, kp += kRow) {
+    let o = kd + <usize>((j >> 2) * hd * 32 + (j & 3) * 16);
+    for (let i = 0; i < hd; i += 4, o += 128) {
+      const k4 = v128.load(kp + (<usize>i << 2));
+      v128.store(o, f64x2.promote_low_f32x4(k4));
+      v128.store(o, f64x2.promote_low_f32x4(v128.shuffle<f32>(k4, k4, 2, 3, 2, 3)), 64);
+    }
+  }
+}
+
+/**
+ * Passes (2) and (3) of attendBody for one query head whose nKv scores are at sc, then its output
+ * row: the running maximum and the positions that rescale (rl), the exps, the accumulator (acc,
+ * hdv f32) and S in order over the values at vBase (rows vRow bytes apart), out = acc · (1/S).
+ */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+function softmaxValues(
+  FMA: bool, vsMask: bool, sc: usize, rl: usize, nKv: i32, acc: usize, vBase: usize, vRow: usize, hdv: i32, op: usize, tmp: usize,
+): void {
+  const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
+  const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
+  for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
+  // (2) the running maximum, listing the positions that rescale (s > M), each score replaced by
+  // the argument of its exp (M - s there, else s - M); then the exps, in place
+  let M: f32 = -Infinity;
+  let nR = 0;
+  for (let j = 0; j < nKv; j++) {
+    const p = sc + (<usize>j << 2);
+    const s = load<f32>(p);
+    if (s > M) {
+      store<f32>(p, M - s);
+      store<i32>(rl + (<usize>nR << 2), j);
+      nR++;
+      M = s;
+    } else {
+      store<f32>(p, s - M);
+    }
+  }
+  expNegF32(sc, nKv);
+  // (3) the accumulator and S, in order
+  let S: f32 = 0;
+  if (FMA && (hdv & 31) == 0) {
+    const cV = v128.load(tmp, 96);
+    for (let d0 = 0; d0 < hdv; d0 += 32) {
+      // (the same S from each)
+      const p = acc + (<usize>d0 << 2);
+      const vp = vBase + (<usize>d0 << 2);
+      if (vsMask) S = accumulate32(true, p, vp, vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cV);
+      else S = accumulate32(false, p, vp, vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cV);
+    }
+  } else {
+    let r = 0;
+    let jr = nR > 0 ? load<i32>(rl) : -1; // the next position that rescales
+    for (let j = 0; j < nKv; j++) {
+      let vs = load<f32>(sc + (<usize>j << 2));
+      if (j == jr) {
+        r++;
+        jr = r < nR ? load<i32>(rl + (<usize>r << 2)) : -1;
+        const ms = vs;
+        vs = 1;
+        S = <f32>(<f64>S * <f64>ms + 1);
+        const m4 = f32x4.splat(ms);
+        for (let d = 0; d < hdv; d += 4) {
+          const p = acc + (<usize>d << 2);
+          const x = f32x4.mul(v128.load(p), m4);
+          v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+        }
+      } else {
+        S += vs; // = f32(f64(S) + f64(vs))
+      }
+      const vp = vBase + <usize>j * vRow;
+      if (FMA) {
+        const w4 = f32x4.splat(vs);
+        for (let d = 0; d < hdv; d += 4) {
+          const p = acc + (<usize>d << 2);
+          const x = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
+          v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+        }
+      } else {
+        const vs2 = f64x2.splat(<f64>vs);
+        for (let d = 0; d < hdv; d += 4) {
+          const p = acc + (<usize>d << 2);
+          const q4 = vp + (<usize>d << 2);
+          const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
+          const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
+          const x = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+          v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
+        }
+      }
+    }
+  }
+  const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
+  for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
+}
+
 /**
  * Causal attention of a chunk of nTok query rows (positions pos0 + t) against a KV cache.
  *   q    f32 (nTok, nHead·hd)          out  f32 (nTok, nHead·hdv)
  *   k    f32 keys: head h's at position j at k + 4·(h·kHead + j·kDim) (hd of them; KV cache
  *        head-major: kDim = hd, kHead = capacity·hd)    v  f32 values likewise (vHead, vDim)
- *   tmp  scratch of 128 + hd·8 + hdv·4 + (pos0 + nTok)·8 bytes (16-byte aligned)
+ *   tmp  scratch of attend_tmp_bytes(hd, hdv, pos0 + nTok, nTok) bytes (16-byte aligned)
  * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
  *
  * The online softmax's operations run in three passes per query head, so that independent work is
@@ -272,9 +505,11 @@ function accumulate32(
  * time (independent f64 dot products); (2) the running maximum, which lists the positions that
  * rescale, then every position's exp — ms where s > M, else vs — four at a time; (3) in order,
  * the rescaling, the fp16 accumulator update and S — with FMA and hdv a multiple of 32, for 32
- * accumulator lanes at a time held in registers (accumulate32). Each value is computed by exactly
- * the operations of the one-loop form above (attend_generic), in the same order per value: the
- * same bits.
+ * accumulator lanes at a time held in registers (accumulate32). Chunks of QBLOCK_MIN+ tokens
+ * (prefill) take the queries of a head QBLOCK at a time: the keys they see are converted to f64 a
+ * block of KBLOCK positions at a time, once for the QBLOCK queries, so pass (1) is f64 FMAs straight
+ * from memory. Each value is computed by exactly the operations of the one-loop form above
+ * (attend_generic), in the same order per value: the same bits.
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -284,137 +519,51 @@ function attendBody(
 ): void {
   const group = nHead / nHeadKv;
   f16round4Consts(tmp);
-  const cAbs = v128.load(tmp), cLo = v128.load(tmp, 16), cSpan = v128.load(tmp, 32);
-  const cHalf = v128.load(tmp, 48), cOne = v128.load(tmp, 64), cMask = v128.load(tmp, 80);
-  const cES = v128.load(tmp, 96), cK = v128.load(tmp, 112);
-  const qd = tmp + (F16R_CONSTS << 4); // (hd) the query head as f64
-  const acc = qd + (<usize>hd << 3); // (hdv) f32
-  const sc = acc + (<usize>hdv << 2); // (pos0 + nTok) f32: the scores, then their exps (ms or vs)
-  const rl = sc + (<usize>(pos0 + nTok) << 2); // (pos0 + nTok) i32: the positions that rescale
+  const n = pos0 + nTok;
+  const blocked = nTok >= QBLOCK_MIN;
+  const qb = blocked ? QBLOCK : 1;
+  const qd = tmp + (F16R_CONSTS << 4); // (qb, hd) query heads as f64
+  const kd = qd + <usize>(qb * hd * 8); // (KBLOCK, hd) keys as f64 (blocked)
+  const acc = kd + (blocked ? <usize>(KBLOCK * hd * 8) : 0); // (hdv) f32
+  const sc = acc + (<usize>hdv << 2); // (qb, n) f32: the scores, then their exps (ms or vs)
+  const rl = sc + <usize>(qb * n * 4); // (n) i32: the positions that rescale
   const vsMask = f16 != 0;
   const kRow = <usize>kDim << 2;
   const vRow = <usize>vDim << 2;
-  for (let t = 0; t < nTok; t++) {
-    const nKv = pos0 + t + 1;
-    for (let h = h0; h < h1; h++) {
-      const kvh = h / group;
-      const qp = q + (<usize>((t * nHead + h) * hd) << 2);
-      for (let i = 0; i < hd; i++) {
-        const x = load<f32>(qp + (<usize>i << 2));
-        store<f64>(qd + (<usize>i << 3), <f64>(vsMask ? f16round(x) : x));
+  if (!blocked) {
+    for (let t = 0; t < nTok; t++) {
+      const nKv = pos0 + t + 1;
+      for (let h = h0; h < h1; h++) {
+        const kvh = h / group;
+        queryF64(q + (<usize>((t * nHead + h) * hd) << 2), qd, hd, vsMask);
+        // (1) scores, four positions at a time
+        scoresF32(qd, k + (<usize>(kvh * kHead) << 2), kRow, nKv, hd, sc, scale);
+        softmaxValues(FMA, vsMask, sc, rl, nKv, acc, v + (<usize>(kvh * vHead) << 2), vRow, hdv, out + (<usize>((t * nHead + h) * hdv) << 2), tmp);
       }
-      for (let d = 0; d < hdv; d += 4) v128.store(acc + (<usize>d << 2), f32x4.splat(0));
-      // (1) scores, four positions at a time
-      let j = 0;
-      for (; j + 4 <= nKv; j += 4) {
-        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
-        let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-        for (let i = 0; i < hd; i += 4) {
-          const kq = kp + (<usize>i << 2);
-          const qi = qd + (<usize>i << 3);
-          const q01 = v128.load(qi);
-          const q23 = v128.load(qi, 16);
-          a0 = f64x2.add(a0, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq))));
-          b0 = f64x2.add(b0, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
-          a1 = f64x2.add(a1, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow))));
-          b1 = f64x2.add(b1, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow, 8))));
-          a2 = f64x2.add(a2, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow))));
-          b2 = f64x2.add(b2, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow, 8))));
-          a3 = f64x2.add(a3, f64x2.mul(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow))));
-          b3 = f64x2.add(b3, f64x2.mul(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow, 8))));
-        }
-        const sp = sc + (<usize>j << 2);
-        a0 = f64x2.add(a0, b0);
-        a1 = f64x2.add(a1, b1);
-        a2 = f64x2.add(a2, b2);
-        a3 = f64x2.add(a3, b3);
-        store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
-        store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
-        store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
-        store<f32>(sp, <f32>(f64x2.extract_lane(a3, 0) + f64x2.extract_lane(a3, 1)) * scale, 12);
-      }
-      for (; j < nKv; j++) {
-        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
-        let a0 = f64x2.splat(0);
-        let a1 = f64x2.splat(0);
-        for (let i = 0; i < hd; i += 4) {
-          const kq = kp + (<usize>i << 2);
-          const qi = qd + (<usize>i << 3);
-          a0 = f64x2.add(a0, f64x2.mul(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq))));
-          a1 = f64x2.add(a1, f64x2.mul(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8))));
-        }
-        const a = f64x2.add(a0, a1);
-        store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
-      }
-      // (2) the running maximum, listing the positions that rescale (s > M), each score replaced by
-      // the argument of its exp (M - s there, else s - M); then the exps, in place
-      let M: f32 = -Infinity;
-      let nR = 0;
-      for (j = 0; j < nKv; j++) {
-        const p = sc + (<usize>j << 2);
-        const s = load<f32>(p);
-        if (s > M) {
-          store<f32>(p, M - s);
-          store<i32>(rl + (<usize>nR << 2), j);
-          nR++;
-          M = s;
-        } else {
-          store<f32>(p, s - M);
+    }
+    return;
+  }
+  const scRow = <usize>n << 2;
+  for (let h = h0; h < h1; h++) {
+    const kvh = h / group;
+    const kh = k + (<usize>(kvh * kHead) << 2);
+    for (let t0 = 0; t0 < nTok; t0 += QBLOCK) {
+      const nq = min(QBLOCK, nTok - t0);
+      for (let i = 0; i < nq; i++) queryF64(q + (<usize>(((t0 + i) * nHead + h) * hd) << 2), qd + <usize>(i * hd * 8), hd, vsMask);
+      // (1) scores, the keys KBLOCK positions at a time in f64, each block shared by the queries
+      const nMax = pos0 + t0 + nq; // positions the block's last query sees
+      for (let j0 = 0; j0 < nMax; j0 += KBLOCK) {
+        const nb = min(KBLOCK, nMax - j0);
+        keysF64(kh + <usize>j0 * kRow, kRow, nb, hd, kd);
+        for (let i = 0; i < nq; i++) {
+          const m = min(nb, pos0 + t0 + i + 1 - j0); // positions of this block query i sees
+          if (m > 0) scoresF64(qd + <usize>(i * hd * 8), kd, m, hd, sc + <usize>i * scRow + (<usize>j0 << 2), scale);
         }
       }
-      expNegF32(sc, nKv);
-      // (3) the accumulator and S, in order
-      let S: f32 = 0;
-      const vBase = v + (<usize>(kvh * vHead) << 2);
-      if (FMA && (hdv & 31) == 0) {
-        for (let d0 = 0; d0 < hdv; d0 += 32) {
-          // (the same S from each)
-          S = accumulate32(vsMask, acc + (<usize>d0 << 2), vBase + (<usize>d0 << 2), vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cES, cK);
-        }
-      } else {
-        let r = 0;
-        let jr = nR > 0 ? load<i32>(rl) : -1; // the next position that rescales
-        for (j = 0; j < nKv; j++) {
-          let vs = load<f32>(sc + (<usize>j << 2));
-          if (j == jr) {
-            r++;
-            jr = r < nR ? load<i32>(rl + (<usize>r << 2)) : -1;
-            const ms = vs;
-            vs = 1;
-            S = <f32>(<f64>S * <f64>ms + 1);
-            const m4 = f32x4.splat(ms);
-            for (let d = 0; d < hdv; d += 4) {
-              const p = acc + (<usize>d << 2);
-              const x = f32x4.mul(v128.load(p), m4);
-              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
-            }
-          } else {
-            S += vs; // = f32(f64(S) + f64(vs))
-          }
-          const vp = vBase + <usize>j * vRow;
-          if (FMA) {
-            const w4 = f32x4.splat(vs);
-            for (let d = 0; d < hdv; d += 4) {
-              const p = acc + (<usize>d << 2);
-              const x = f32x4.relaxed_madd(v128.load(vp + (<usize>d << 2)), w4, v128.load(p));
-              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
-            }
-          } else {
-            const vs2 = f64x2.splat(<f64>vs);
-            for (let d = 0; d < hdv; d += 4) {
-              const p = acc + (<usize>d << 2);
-              const q4 = vp + (<usize>d << 2);
-              const lo = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4)), vs2));
-              const hi = f64x2.add(f64x2.promote_low_f32x4(v128.load64_zero(p, 8)), f64x2.mul(f64x2.promote_low_f32x4(v128.load64_zero(q4, 8)), vs2));
-              const x = v128.shuffle<f32>(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-              v128.store(p, vsMask ? f16round4(x, cAbs, cLo, cSpan, cHalf, cOne, cMask) : x);
-            }
-          }
-        }
+      for (let i = 0; i < nq; i++) {
+        const t = t0 + i;
+        softmaxValues(FMA, vsMask, sc + <usize>i * scRow, rl, pos0 + t + 1, acc, v + (<usize>(kvh * vHead) << 2), vRow, hdv, out + (<usize>((t * nHead + h) * hdv) << 2), tmp);
       }
-      const inv = f32x4.splat(S == 0 ? <f32>0 : <f32>1 / S);
-      const op = out + (<usize>((t * nHead + h) * hdv) << 2);
-      for (let d = 0; d < hdv; d += 4) v128.store(op + (<usize>d << 2), f32x4.mul(v128.load(acc + (<usize>d << 2)), inv));
     }
   }
 }

@@ -145,7 +145,7 @@ export class Kernels {
     const oDim = nHead * hdv;
     const qp = mem.scratchPtr("att.q", nTok * qDim * 4);
     const op = mem.scratchPtr("att.o", nTok * oDim * 4);
-    const tmpStride = (128 + hd * 8 + hdv * 4 + (pos0 + nTok) * 8 + 63) & ~63; // scratch per head
+    const tmpStride = mem.exports.attend_tmp_bytes(hd, hdv, pos0 + nTok, nTok); // scratch per head
     const tmp = mem.scratchPtr("att.tmp", nHead * tmpStride);
     const args = mem.scratchPtr("att.args", 128);
     const buf = mem.memory.buffer;

@@ -19,6 +19,7 @@ export interface KernelExports {
   stream_sum(p: number, n: number): number;
   swiglu(g: number, u: number, n: number): void;
   fd_exp(x: number): number;
+  attend_tmp_bytes(hd: number, hdv: number, n: number, nTok: number): number;
   [name: string]: ((...args: number[]) => number | void);
 }
 

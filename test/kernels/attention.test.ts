@@ -74,7 +74,7 @@ for (const { nHead, nHeadKv, hd, hdv, type } of CASES) {
     let pos0 = 0;
     // chunks: a prefill, single tokens, a chunk again; scores spread wide enough that the
     // running max changes often, and some tiny values (fp16 subnormals) in the values
-    for (const nTok of [13, 1, 1, 40, 1, 7]) {
+    for (const nTok of [13, 1, 1, 40, 1, 7, 70]) {
       const amp = 0.5 + r() * 3;
       const q = new Float32Array(nTok * nHead * hd).map(() => (r() * 2 - 1) * amp);
       const k = new Float32Array(nTok * kDim).map(() => (r() * 2 - 1) * amp);
@@ -130,6 +130,39 @@ test("softmax exp: SIMD == NativeMath.exp == fround(Math.exp) in f32", () => {
     const want = Math.fround(Math.exp(x[i]));
     assert.ok(Object.is(simd[i], want) && Object.is(generic[i], want), `exp(${x[i]}): SIMD ${simd[i]}, NativeMath ${generic[i]}, TS ${want}`);
   }
+});
+
+test("fp16 rounding by Veltkamp's split (the accumulator's fast path) == Math.f16round over the normal fp16 range", () => {
+  // every f32 of either sign with |x| in [2^-14, 65520) in 2^-14's binade and the top one, and every
+  // 13th in between (the property is checked exhaustively — 503,308,288 values — where it was derived)
+  const k = new Kernels({ threads: 1 });
+  const ex = k.mem.exports as unknown as { attend_f16round_v(p: number, n: number): void };
+  const lo = 0x38800000;
+  const hi = 0x477ff000;
+  const n = 1 << 22;
+  const p = k.mem.alloc(n * 4);
+  const bits = new Uint32Array(k.mem.memory.buffer, p, n);
+  const f = new Float32Array(k.mem.memory.buffer, p, n);
+  const x = new Float32Array(n);
+  const xb = new Uint32Array(x.buffer);
+  let b = lo;
+  let checked = 0;
+  const step = (v: number): number => (v < lo + (1 << 23) || v >= 0x47000000 ? 1 : 13);
+  while (b < hi) {
+    let m = 0;
+    for (; m < n && b < hi; m += 2, b += step(b)) {
+      xb[m] = b;
+      xb[m + 1] = (b | 0x80000000) >>> 0;
+    }
+    for (; m % 4 !== 0; m++) xb[m] = lo; // pad to a multiple of 4
+    bits.set(xb.subarray(0, m));
+    ex.attend_f16round_v(p, m);
+    for (let i = 0; i < m; i++) {
+      if (f[i] !== Math.f16round(x[i])) assert.fail(`f16roundV(${x[i]}) = ${f[i]}, f16round: ${Math.f16round(x[i])}`);
+    }
+    checked += m;
+  }
+  assert.ok(checked > 60e6, `${checked} values`);
 });
 
 test("a KV cache attached to kernel memory keeps its contents, grows there and gives blocks back", () => {
