@@ -57,15 +57,6 @@ export function hsum(v: v128): i32 {
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-export function storeY4(p: usize, a01: v128, a23: v128): void {
-  const lo = f32x4.demote_f64x2_zero(a01);
-  const hi = f32x4.demote_f64x2_zero(a23);
-  v128.store(p, v128.shuffle<i32>(lo, hi, 0, 1, 4, 5));
-}
-
-
-// @ts-expect-error: AssemblyScript decorator
-@inline
 export function dotU8(w: v128, x: v128, R: bool): v128 {
   // i16x8 sums of adjacent products of 16 unsigned 7-bit weights w and 16 int8 activations x
   if (R) return i16x8.relaxed_dot_i8x16_i7x16_s(x, w);

@@ -1,4 +1,4 @@
-import { dotU8, hsum4, storeY4, tokenBlock } from "./common";
+import { dotU8, hsum4, storeTile, tokenBlock } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // K-quants against Q8_K activations as int8 (xq: i8 (nTok, nCols), xd: f32 per 256, xs: i16 sums
@@ -6,10 +6,10 @@ import { dotU8, hsum4, storeY4, tokenBlock } from "./common";
 // with 16 int8 activations by one i16x8.relaxed_dot_i8x16_i7x16_s (pmaddubsw on x86, sdot on ARM:
 // exact for a 7-bit unsigned operand, no saturation at these magnitudes) — relaxed_dot_probe()
 // checks it at start-up; the `_x` kernels compute the same i16 pair sums with exact SIMD ops.
-// Per super-block of 256: isum = Σ_j sc_j·Σ q·x, msum = Σ_k m_k·bsum_k, and (in f64, the min
-// term in its own accumulator as in ggml's AVX2 code)
-//   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
-// Token tiling as for Q8R (T = 4, 2, 1 tokens per pass over a row).
+// Per super-block of 256: isum = Σ_j sc_j·Σ q·x, msum = Σ_k m_k·bsum_k (exact integers), and in
+// f32 (Q4_K below; one f32x4 for the 4 rows of a group), the min term in its own accumulator as in
+// ggml's AVX2 code:   a = a + (d·d_x)·f32(isum);  m = m + (dmin·d_x)·f32(msum);  y = a − m
+// (Q5_K/Q6_K in k8.ts keep f64 sums). Token tiling as for Q8R (T = 4, 2, 1 tokens per pass over a row).
 
 // Q4KR: Q4_K, 4 rows interleaved (layout.ts q4kr), 608 bytes per group and super-block of 256
 // columns: f32 d[4], f32 dmin[4], u8 scales (32 + 4j + k: sub-block j, row k), u8 mins (64 + 8k +
@@ -21,11 +21,11 @@ import { dotU8, hsum4, storeY4, tokenBlock } from "./common";
 // < 2^15), then scaled by pmaddwd against [s0, s0, s1, s1, ..] (its 4 rows' scales, widened from
 // 4 bytes and duplicated by an unpack): i32x4 of the 4 rows' Σ sc·Σ q·x.
 // The mins: msum_k = Σ_j m_kj·(bs_2j + bs_2j+1) by one pmaddwd per row against the pair sums of the
-// 16-column activation sums. Per super-block (f64, exact products, the generic twin's order):
-//   a = a + (d·d_x)·isum;  m = m + (dmin·d_x)·msum;  y = f32(a − m)
+// 16-column activation sums. Then a and m as above, in the generic twin's order on every path.
 // Tokens go through 4, 2 or 1 at a time: a chunk's nibbles are unpacked once for the tile (4 tokens:
 // 8 i16 accumulators, 12-13 live registers of x64's 16; x1.12-1.18 over pairs at 4-16 tokens in
-// bench:ab). The 1- and 2-token paths are unrolled with one base pointer per token; the 4-token
+// bench:ab). (f64 sums took 16 f64x2 accumulators at 4 tokens, [a, m] × rows 0-1, 2-3 × token, and
+// ~24 vector ops per token and super-block against 8 in f32.) The 1- and 2-token paths are unrolled with one base pointer per token; the 4-token
 // path loops over a sub-block's chunks (see there).
 
 // @ts-expect-error: AssemblyScript decorator
@@ -48,12 +48,11 @@ function q4kMins(mp: usize, bs: usize, ones: v128): v128 {
   );
 }
 
-/** acc (f64x2 [a(r0), a(r1)] or rows 2-3) + (d·d_x)·isum for rows lo/hi of the i32x4 sums s. */
+/** acc + (d·d_x)·f32(isum) for the 4 rows (d their scales, dx the token's d_x splatted), in f32. */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q4kAcc(acc: v128, d: v128, dx: v128, s: v128, hi: bool): v128 {
-  const dd = f64x2.promote_low_f32x4(hi ? v128.shuffle<i32>(d, d, 2, 3, 0, 1) : d);
-  return f64x2.add(acc, f64x2.mul(f64x2.mul(dd, dx), f64x2.convert_low_i32x4_s(hi ? v128.shuffle<i32>(s, s, 2, 3, 0, 1) : s)));
+function q4kAcc(acc: v128, d: v128, dx: v128, s: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.mul(d, dx), f32x4.convert_i32x4_s(s)));
 }
 
 /** One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4) → y. */
@@ -66,22 +65,14 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
   const xr = <usize>nCols; // bytes per token of xq
   const dr = <usize>nsb << 2; // bytes per token of xd
   const br = <usize>nCols >> 3; // bytes per token of xs (i16 per 16)
-  let a01 = f64x2.splat(0); // a of rows 0-1, token t0
-  let a23 = a01;
-  let m01 = a01;
-  let m23 = a01;
-  let b01 = a01; // token t0 + 1
-  let b23 = a01;
-  let n01 = a01;
-  let n23 = a01;
-  let c01 = a01; // tokens t0 + 2 and t0 + 3 (T = 4)
-  let c23 = a01;
-  let o01 = a01;
-  let o23 = a01;
-  let e01 = a01;
-  let e23 = a01;
-  let p01 = a01;
-  let p23 = a01;
+  let a0 = f32x4.splat(0); // a of the 4 rows, token t0
+  let m0 = a0; // m of the 4 rows, token t0
+  let a1 = a0; // token t0 + 1
+  let m1 = a0;
+  let a2 = a0; // tokens t0 + 2, t0 + 3 (T = 4)
+  let m2 = a0;
+  let a3 = a0;
+  let m3 = a0;
   for (let sb = 0; sb < nsb; sb++) {
     const bp = wg + <usize>sb * 608;
     const xp = xq + <usize>t0 * xr + (<usize>sb << 8);
@@ -223,42 +214,20 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
     const dmin = v128.load(bp, 16);
     const bs = xs + <usize>t0 * br + (<usize>sb << 5);
     const dx = xd + <usize>t0 * dr + (<usize>sb << 2);
-    const m0 = q4kMins(bp + 64, bs, ones);
-    const x0 = f64x2.splat(<f64>load<f32>(dx));
-    a01 = q4kAcc(a01, d, x0, v0, false);
-    a23 = q4kAcc(a23, d, x0, v0, true);
-    m01 = q4kAcc(m01, dmin, x0, m0, false);
-    m23 = q4kAcc(m23, dmin, x0, m0, true);
+    a0 = q4kAcc(a0, d, v128.load32_splat(dx), v0);
+    m0 = q4kAcc(m0, dmin, v128.load32_splat(dx), q4kMins(bp + 64, bs, ones));
     if (T >= 2) {
-      const m1 = q4kMins(bp + 64, bs + br, ones);
-      const x1 = f64x2.splat(<f64>load<f32>(dx + dr));
-      b01 = q4kAcc(b01, d, x1, v1, false);
-      b23 = q4kAcc(b23, d, x1, v1, true);
-      n01 = q4kAcc(n01, dmin, x1, m1, false);
-      n23 = q4kAcc(n23, dmin, x1, m1, true);
+      a1 = q4kAcc(a1, d, v128.load32_splat(dx + dr), v1);
+      m1 = q4kAcc(m1, dmin, v128.load32_splat(dx + dr), q4kMins(bp + 64, bs + br, ones));
     }
     if (T == 4) {
-      const m2 = q4kMins(bp + 64, bs + 2 * br, ones);
-      const x2 = f64x2.splat(<f64>load<f32>(dx + 2 * dr));
-      c01 = q4kAcc(c01, d, x2, v2, false);
-      c23 = q4kAcc(c23, d, x2, v2, true);
-      o01 = q4kAcc(o01, dmin, x2, m2, false);
-      o23 = q4kAcc(o23, dmin, x2, m2, true);
-      const m3 = q4kMins(bp + 64, bs + 3 * br, ones);
-      const x3 = f64x2.splat(<f64>load<f32>(dx + 3 * dr));
-      e01 = q4kAcc(e01, d, x3, v3, false);
-      e23 = q4kAcc(e23, d, x3, v3, true);
-      p01 = q4kAcc(p01, dmin, x3, m3, false);
-      p23 = q4kAcc(p23, dmin, x3, m3, true);
+      a2 = q4kAcc(a2, d, v128.load32_splat(dx + 2 * dr), v2);
+      m2 = q4kAcc(m2, dmin, v128.load32_splat(dx + 2 * dr), q4kMins(bp + 64, bs + 2 * br, ones));
+      a3 = q4kAcc(a3, d, v128.load32_splat(dx + 3 * dr), v3);
+      m3 = q4kAcc(m3, dmin, v128.load32_splat(dx + 3 * dr), q4kMins(bp + 64, bs + 3 * br, ones));
     }
   }
-  const yp = y + (<usize>(t0 * ys + (g << 2)) << 2);
-  storeY4(yp, f64x2.sub(a01, m01), f64x2.sub(a23, m23));
-  if (T >= 2) storeY4(yp + (<usize>ys << 2), f64x2.sub(b01, n01), f64x2.sub(b23, n23));
-  if (T == 4) {
-    storeY4(yp + (<usize>ys << 3), f64x2.sub(c01, o01), f64x2.sub(c23, o23));
-    storeY4(yp + <usize>ys * 12, f64x2.sub(e01, p01), f64x2.sub(e23, p23));
-  }
+  storeTile(T, y, ys, t0, g, f32x4.sub(a0, m0), f32x4.sub(a1, m1), f32x4.sub(a2, m2), f32x4.sub(a3, m3));
 }
 
 /**
@@ -271,14 +240,10 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
 function q4krTwo(R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, yA: usize, yB: usize): void {
   const mask = i8x16.splat(<i8>(0x0f | (nCols >>> 31)));
   const ones = i16x8.splat(<i16>(1 + (nCols >>> 31)));
-  let a01 = f64x2.splat(0); // group A: a of rows 0-1
-  let a23 = a01;
-  let m01 = a01;
-  let m23 = a01;
-  let b01 = a01; // group B
-  let b23 = a01;
-  let n01 = a01;
-  let n23 = a01;
+  let aA = f32x4.splat(0); // group A: a and m of the 4 rows
+  let mA = aA;
+  let aB = aA; // group B
+  let mB = aA;
   for (let sb = 0; sb < nsb; sb++) {
     const pa = wA + <usize>sb * 608;
     const pb = wB + <usize>sb * 608;
@@ -363,24 +328,14 @@ function q4krTwo(R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, 
       vb = i32x4.add(vb, i32x4.add(i32x4.dot_i16x8_s(lb, v128.shuffle<i16>(sbb, sbb, 0, 0, 1, 1, 2, 2, 3, 3)), i32x4.dot_i16x8_s(hb, v128.shuffle<i16>(sbb, sbb, 4, 4, 5, 5, 6, 6, 7, 7))));
     }
     const bs = xs + (<usize>sb << 5);
-    const x0 = f64x2.splat(<f64>load<f32>(xd + (<usize>sb << 2)));
-    const da = v128.load(pa);
-    const dma = v128.load(pa, 16);
-    const ma = q4kMins(pa + 64, bs, ones);
-    a01 = q4kAcc(a01, da, x0, va, false);
-    a23 = q4kAcc(a23, da, x0, va, true);
-    m01 = q4kAcc(m01, dma, x0, ma, false);
-    m23 = q4kAcc(m23, dma, x0, ma, true);
-    const db = v128.load(pb);
-    const dmb = v128.load(pb, 16);
-    const mb = q4kMins(pb + 64, bs, ones);
-    b01 = q4kAcc(b01, db, x0, vb, false);
-    b23 = q4kAcc(b23, db, x0, vb, true);
-    n01 = q4kAcc(n01, dmb, x0, mb, false);
-    n23 = q4kAcc(n23, dmb, x0, mb, true);
+    const dx = v128.load32_splat(xd + (<usize>sb << 2));
+    aA = q4kAcc(aA, v128.load(pa), dx, va);
+    mA = q4kAcc(mA, v128.load(pa, 16), dx, q4kMins(pa + 64, bs, ones));
+    aB = q4kAcc(aB, v128.load(pb), dx, vb);
+    mB = q4kAcc(mB, v128.load(pb, 16), dx, q4kMins(pb + 64, bs, ones));
   }
-  storeY4(yA, f64x2.sub(a01, m01), f64x2.sub(a23, m23));
-  storeY4(yB, f64x2.sub(b01, n01), f64x2.sub(b23, n23));
+  v128.store(yA, f32x4.sub(aA, mA));
+  v128.store(yB, f32x4.sub(aB, mB));
 }
 
 // @ts-expect-error: AssemblyScript decorator
@@ -427,8 +382,8 @@ export function mm_q4k_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
   for (let r = r0; r < r1; r++) {
     const k = <usize>(r & 3);
     for (let t = 0; t < nTok; t++) {
-      let a: f64 = 0;
-      let m: f64 = 0;
+      let a: f32 = 0;
+      let m: f32 = 0;
       for (let sb = 0; sb < nsb; sb++) {
         const bp = w + (<usize>(r >> 2) * <usize>nsb + <usize>sb) * 608;
         const xp = xq + <usize>(t * nCols + sb * 256);
@@ -444,13 +399,12 @@ export function mm_q4k_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize
           isum += p * <i32>load<u8>(bp + 32 + 4 * j + k);
           msum += <i32>load<u8>(bp + 64 + 8 * k + j) * (<i32>load<i16>(bs + (j << 2)) + <i32>load<i16>(bs + (j << 2) + 2));
         }
-        const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
-        a = a + (<f64>load<f32>(bp + 4 * k) * dx) * <f64>isum;
-        m = m + (<f64>load<f32>(bp + 16 + 4 * k) * dx) * <f64>msum;
+        const dx = load<f32>(xd + (<usize>(t * nsb + sb) << 2));
+        a = a + (load<f32>(bp + 4 * k) * dx) * <f32>isum;
+        m = m + (load<f32>(bp + 16 + 4 * k) * dx) * <f32>msum;
       }
-      store<f32>(y + (<usize>(t * ys + r) << 2), <f32>(a - m));
+      store<f32>(y + (<usize>(t * ys + r) << 2), a - m);
     }
   }
 }
 
-// K-quants (K8 below) share these f64 [a, m] helpers.

@@ -1,8 +1,8 @@
-// Prefill attention alone (not a test): one layer's causal attention of an N-token chunk at
-// position 0, timed on the kernels, the KV cache in kernel memory.
-// With --base <checkout> (a git worktree with its kernels built), that checkout's kernels run the same
-// layer alternately with ours, and the ratio of medians is printed (an A/B on a noisy machine).
-//   node bench/attention-micro.ts [--heads 9/3] [--hd 64] [--tokens 512] [--threads 1,2] [--type f16|f32] [--runs 5] [--base DIR]
+// Prefill attention alone (not a test): one layer's causal attention of an N-token chunk at position 0
+// on the kernels (the KV cache in kernel memory), at each thread count given, medians of alternating
+// runs. With --base <checkout> (a git worktree of another commit, its kernels built) that checkout's
+// kernels run the same layer alternately with ours: the ratio and whether the output bits agree.
+//   npm run bench:attention -- [--heads 9/3] [--hd 64] [--tokens 512] [--threads 1,2] [--type f16|f32] [--runs 5] [--base DIR]
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { KVCacheType } from "../src/engine/kv-cache.ts";
