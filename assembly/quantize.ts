@@ -152,6 +152,25 @@ export function quantize_q8k(x: usize, n: i32, nTok: i32, q: usize, d: usize, bs
   }
 }
 
+/**
+ * quantize_q8 / quantize_q8i / quantize_q8k (kind 0 / 1 / 2) on tokens [t0, t1) only, with the matmuls'
+ * uniform signature for the worker pool (pool.ts splits the tokens among the threads; each token's
+ * quantization is independent of the others, so the bits are those of one call over all tokens).
+ */
+export function quantize_mt(x: usize, n: i32, t0: i32, t1: i32, q: usize, d: usize, s: usize, _work: i32, kind: i32, _b: i32): void {
+  const nt = t1 - t0;
+  if (nt <= 0) return;
+  const xo = x + (<usize>(t0 * n) << 2);
+  if (kind == 2) {
+    quantize_q8k(xo, n, nt, q + <usize>(t0 * n), d + (<usize>(t0 * (n >> 8)) << 2), s + (<usize>(t0 * (n >> 4)) << 1));
+    return;
+  }
+  const I8 = kind == 1;
+  const dq = d + (<usize>(t0 * (n >> 5)) << 2);
+  if (I8) quantizeQ8(true, xo, n, nt, q + <usize>(t0 * n), dq, s + (<usize>(t0 * (n >> 5)) << 3));
+  else quantizeQ8(false, xo, n, nt, q + (<usize>(t0 * n) << 1), dq, s + (<usize>(t0 * n) << 1));
+}
+
 /** In place: x[i] = fp16(x[i]) (kind "f16") for n elements. */
 export function round_f16(x: usize, n: i32): void {
   for (let i = 0; i < n; i++) store<f32>(x + (i << 2), f16round(load<f32>(x + (i << 2))));

@@ -13,6 +13,9 @@ import { packTensor, packTensorRows, type ActKind, type KTensor, type RowReader 
 
 const ATTEND = KERNEL_NAMES.indexOf("attend_mt");
 const SWIGLU = KERNEL_NAMES.indexOf("swiglu_mt");
+const QUANTIZE = KERNEL_NAMES.indexOf("quantize_mt");
+/** runParallel's work units per quantized activation. */
+const QUANTIZE_WORK = 4;
 /** From this many tokens on (prefill), matmuls and attention are dynamic jobs (pool.ts): chunks claimed by free threads. */
 const DYNAMIC_TOKENS = 16;
 /** runParallel's work units per SwiGLU element (its f64 exp costs about as much as 256 multiply-adds). */
@@ -113,14 +116,19 @@ export class Kernels {
       const xd = mem.scratchPtr(`${slot}.${kind}.d`, (n / 32) * 4);
       // q8: magnitudes and sign masks (2 bytes per value); q8i: [Q8_1 block sum, Σq] per 32
       const xs = mem.scratchPtr(`${slot}.${kind}.s`, kind === "q8" ? n * 2 : (n / 32) * 8);
-      const f = kind === "q8" ? (this.generic ? e.quantize_q8_generic : e.quantize_q8) : this.generic ? e.quantize_q8i_generic : e.quantize_q8i;
-      f(xf, width, nTok, xq, xd, xs);
+      if (this.generic) (kind === "q8" ? e.quantize_q8_generic : e.quantize_q8i_generic)(xf, width, nTok, xq, xd, xs);
+      else this.quantize(kind === "q8" ? 0 : 1, xf, width, nTok, xq, xd, xs);
       return { kind, nTok, width, xq, xd, xs };
     }
     const xd = mem.scratchPtr(`${slot}.q8k.d`, (n / 256) * 4);
     const xs = mem.scratchPtr(`${slot}.q8k.bs`, (n / 16) * 2);
-    e.quantize_q8k(xf, width, nTok, xq, xd, xs);
+    this.quantize(2, xf, width, nTok, xq, xd, xs);
     return { kind, nTok, width, xq, xd, xs };
+  }
+
+  /** quantize_q8 (kind 0), quantize_q8i (1) or quantize_q8k (2) of nTok tokens, the tokens split among the threads. */
+  private quantize(kind: number, xf: number, width: number, nTok: number, xq: number, xd: number, xs: number): void {
+    runParallel(this.mem, QUANTIZE, nTok, this.threads, [xf, width, 0, nTok, xq, xd, xs, QUANTIZE_WORK, kind, 0]);
   }
 
   /**
