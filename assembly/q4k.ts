@@ -25,8 +25,8 @@ import { dotU8, hsum4, storeTile, tokenBlock } from "./common";
 // Tokens go through 4, 2 or 1 at a time: a chunk's nibbles are unpacked once for the tile (4 tokens:
 // 8 i16 accumulators, 12-13 live registers of x64's 16; x1.12-1.18 over pairs at 4-16 tokens in
 // bench:ab). (f64 sums took 16 f64x2 accumulators at 4 tokens, [a, m] × rows 0-1, 2-3 × token, and
-// ~24 vector ops per token and super-block against 8 in f32.) The 1- and 2-token paths are unrolled with one base pointer per token; the 4-token
-// path loops over a sub-block's chunks (see there).
+// ~24 vector ops per token and super-block against 8 in f32.) The 1- and 2-token paths are unrolled
+// with one base pointer per token; the 4-token path loops over a sub-block's chunks (see there).
 
 // @ts-expect-error: AssemblyScript decorator
 @inline

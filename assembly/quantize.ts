@@ -165,9 +165,8 @@ export function quantize_mt(x: usize, n: i32, t0: i32, t1: i32, q: usize, d: usi
     quantize_q8k(xo, n, nt, q + <usize>(t0 * n), d + (<usize>(t0 * (n >> 8)) << 2), s + (<usize>(t0 * (n >> 4)) << 1));
     return;
   }
-  const I8 = kind == 1;
   const dq = d + (<usize>(t0 * (n >> 5)) << 2);
-  if (I8) quantizeQ8(true, xo, n, nt, q + <usize>(t0 * n), dq, s + (<usize>(t0 * (n >> 5)) << 3));
+  if (kind == 1) quantizeQ8(true, xo, n, nt, q + <usize>(t0 * n), dq, s + (<usize>(t0 * (n >> 5)) << 3));
   else quantizeQ8(false, xo, n, nt, q + (<usize>(t0 * n) << 1), dq, s + (<usize>(t0 * n) << 1));
 }
 

@@ -161,21 +161,19 @@ export class KVCache {
 
   /** Rows of src (.., dim) → dst's head blocks, one head_dim slice per head and position. */
   private writeRows(dst: Float32Array, dim: number, row: number, pos0: number, nTokens: number, src: Float32Array, srcRow: number): void {
-    // in kernel memory an F16 cache is rounded there afterwards, each head's new rows in one call
-    // (the kernels' round_f16: f16round's bits)
-    const wasmRound = this.type === "f16" && this.mem !== undefined;
-    const f16 = this.type === "f16" && !wasmRound;
+    // an F16 cache in kernel memory is rounded there afterwards, each head's new rows in one call
+    // (the kernels' round_f16: f16round's bits); elsewhere value by value here
+    const f16 = this.type === "f16";
+    const mem = f16 ? this.mem : undefined;
     for (let t = 0; t < nTokens; t++) {
       for (let h = 0; h < this.nHeads; h++) {
         const so = (srcRow + t) * dim + h * row;
         const d = (h * this.capacity + pos0 + t) * row;
-        if (f16) for (let i = 0; i < row; i++) dst[d + i] = f16round(src[so + i]);
+        if (f16 && !mem) for (let i = 0; i < row; i++) dst[d + i] = f16round(src[so + i]);
         else dst.set(src.subarray(so, so + row), d);
       }
     }
-    if (wasmRound) {
-      for (let h = 0; h < this.nHeads; h++) this.mem!.exports.round_f16(dst.byteOffset + (h * this.capacity + pos0) * row * 4, nTokens * row);
-    }
+    if (mem) for (let h = 0; h < this.nHeads; h++) mem.exports.round_f16(dst.byteOffset + (h * this.capacity + pos0) * row * 4, nTokens * row);
   }
 
   /** Forgets positions >= newLength. */
