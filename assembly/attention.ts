@@ -1,3 +1,4 @@
+import { queryRow, scoresRows, keysBlock, keysBlockBytes, scoresBlock, scoreGeneric } from "./attention-scores";
 import { f16round } from "./common";
 import { expNeg2 } from "./exp";
 
@@ -6,7 +7,8 @@ import { expNeg2 } from "./exp";
 //
 // Online softmax with llama.cpp's CPU flash-attention numerics: for each query head, positions
 // j = 0 .. pos0+t in order:
-//   dot  = Σ q_i·k_ji in f64, lanes i%4 summed separately, then (l0 + l2) + (l1 + l3)
+//   dot  = Σ q_i·k_ji in f32, lanes i%4 summed separately, then (l0 + l2) + (l1 + l3)
+//          (attention-scores.ts; the fp16 products are exact in f32, as in ggml_vec_dot_f16)
 //   s    = f32(dot) · scale (f32)
 //   s > M: ms = f32(exp(M - s)), M = s, acc = round(acc · ms)    else vs = f32(exp(s - M))
 //   acc  = round(f32(f64(acc) + f64(v_j)·vs))                      (an FMA, rounded to f32 once)
@@ -266,144 +268,24 @@ function accumulate32(
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-const QBLOCK: i32 = 8; // chunks of QBLOCK_MIN+ tokens: queries per block sharing each f64 key block
+const QBLOCK: i32 = 8; // chunks of QBLOCK_MIN+ tokens: queries per block sharing each key block
 // @ts-expect-error: AssemblyScript decorator
 @inline
 const QBLOCK_MIN: i32 = 4;
 // @ts-expect-error: AssemblyScript decorator
 @inline
-const KBLOCK: i32 = 32; // keys per f64 block
+const KBLOCK: i32 = 32; // keys per block (keysBlock)
 
 /**
  * Bytes of scratch attend needs per head for a chunk of nTok queries at positions up to n − 1
  * (n = pos0 + nTok), 64-byte aligned — the layout below (attendBody):
- *   constants (F16R_CONSTS·16) | qd f64 (qb, hd) | kd f64 (KBLOCK, hd) when blocked | acc f32 (hdv)
+ *   constants (F16R_CONSTS·16) | qd f32 (qb, hd) | kd (keysBlock of KBLOCK) when blocked | acc f32 (hdv)
  *   | sc f32 (qb, n) scores, then exps | rl i32 (n) positions that rescale      (qb = QBLOCK or 1)
  */
 export function attend_tmp_bytes(hd: i32, hdv: i32, n: i32, nTok: i32): i32 {
   const qb = nTok >= QBLOCK_MIN ? QBLOCK : 1;
-  const kb = nTok >= QBLOCK_MIN ? KBLOCK : 0;
-  return ((F16R_CONSTS << 4) + qb * hd * 8 + kb * hd * 8 + hdv * 4 + (qb + 1) * n * 4 + 63) & ~63;
-}
-
-/** Query head qp (hd f32) as f64 at qd, rounded to fp16 first for an F16 cache. */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function queryF64(qp: usize, qd: usize, hd: i32, f16: bool): void {
-  for (let i = 0; i < hd; i++) {
-    const x = load<f32>(qp + (<usize>i << 2));
-    store<f64>(qd + (<usize>i << 3), <f64>(f16 ? f16round(x) : x));
-  }
-}
-
-/**
- * Scores of positions [0, nKv) from f32 keys at kp (rows kRow bytes apart) into sc: the f64 dot in
- * lanes i%4, (l0 + l2) + (l1 + l3), then f32 and · scale. Every product q_i·k_ji of f32 (or fp16)
- * operands is exact in f64, so f64x2.relaxed_madd gives the bits of a multiply then an add whether
- * or not it is fused.
- */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function scoresF32(qd: usize, kp: usize, kRow: usize, nKv: i32, hd: i32, sc: usize, scale: f32): void {
-  let j = 0;
-  for (; j + 4 <= nKv; j += 4, kp += kRow << 2) {
-    let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-    for (let i = 0; i < hd; i += 4) {
-      const kq = kp + (<usize>i << 2);
-      const qi = qd + (<usize>i << 3);
-      const q01 = v128.load(qi);
-      const q23 = v128.load(qi, 16);
-      a0 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq)), a0);
-      b0 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq, 8)), b0);
-      a1 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow)), a1);
-      b1 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + kRow, 8)), b1);
-      a2 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow)), a2);
-      b2 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 2 * kRow, 8)), b2);
-      a3 = f64x2.relaxed_madd(q01, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow)), a3);
-      b3 = f64x2.relaxed_madd(q23, f64x2.promote_low_f32x4(v128.load64_zero(kq + 3 * kRow, 8)), b3);
-    }
-    storeScores4(sc + (<usize>j << 2), a0, b0, a1, b1, a2, b2, a3, b3, scale);
-  }
-  for (; j < nKv; j++, kp += kRow) {
-    let a0 = f64x2.splat(0);
-    let a1 = f64x2.splat(0);
-    for (let i = 0; i < hd; i += 4) {
-      const kq = kp + (<usize>i << 2);
-      const qi = qd + (<usize>i << 3);
-      a0 = f64x2.relaxed_madd(v128.load(qi), f64x2.promote_low_f32x4(v128.load64_zero(kq)), a0);
-      a1 = f64x2.relaxed_madd(v128.load(qi, 16), f64x2.promote_low_f32x4(v128.load64_zero(kq, 8)), a1);
-    }
-    const a = f64x2.add(a0, a1);
-    store<f32>(sc + (<usize>j << 2), <f32>(f64x2.extract_lane(a, 0) + f64x2.extract_lane(a, 1)) * scale);
-  }
-}
-
-/**
- * scoresF32 from keys already in f64 (keysF64's layout), positions [0, n) of the block to sc. Each
- * group of 4 positions is one pass over 128 contiguous bytes per 4 dims (immediate offsets).
- */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function scoresF64(qd: usize, kd: usize, n: i32, hd: i32, sc: usize, scale: f32): void {
-  for (let j = 0; j < n; j += 4) {
-    let a0 = f64x2.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
-    let kq = kd + <usize>(j * hd * 8);
-    for (let i = 0; i < hd; i += 4, kq += 128) {
-      const qi = qd + (<usize>i << 3);
-      const q01 = v128.load(qi);
-      const q23 = v128.load(qi, 16);
-      a0 = f64x2.relaxed_madd(q01, v128.load(kq), a0);
-      a1 = f64x2.relaxed_madd(q01, v128.load(kq, 16), a1);
-      a2 = f64x2.relaxed_madd(q01, v128.load(kq, 32), a2);
-      a3 = f64x2.relaxed_madd(q01, v128.load(kq, 48), a3);
-      b0 = f64x2.relaxed_madd(q23, v128.load(kq, 64), b0);
-      b1 = f64x2.relaxed_madd(q23, v128.load(kq, 80), b1);
-      b2 = f64x2.relaxed_madd(q23, v128.load(kq, 96), b2);
-      b3 = f64x2.relaxed_madd(q23, v128.load(kq, 112), b3);
-    }
-    const sp = sc + (<usize>j << 2);
-    if (j + 4 <= n) storeScores4(sp, a0, b0, a1, b1, a2, b2, a3, b3, scale);
-    else {
-      // the block's last, partial group: its missing positions' lanes hold stale values, not stored
-      a0 = f64x2.add(a0, b0);
-      a1 = f64x2.add(a1, b1);
-      a2 = f64x2.add(a2, b2);
-      store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
-      if (j + 1 < n) store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
-      if (j + 2 < n) store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
-    }
-  }
-}
-
-/** Four positions' scores from their lane sums (a: lanes 0, 1; b: lanes 2, 3). */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function storeScores4(sp: usize, a0: v128, b0: v128, a1: v128, b1: v128, a2: v128, b2: v128, a3: v128, b3: v128, scale: f32): void {
-  a0 = f64x2.add(a0, b0);
-  a1 = f64x2.add(a1, b1);
-  a2 = f64x2.add(a2, b2);
-  a3 = f64x2.add(a3, b3);
-  store<f32>(sp, <f32>(f64x2.extract_lane(a0, 0) + f64x2.extract_lane(a0, 1)) * scale);
-  store<f32>(sp, <f32>(f64x2.extract_lane(a1, 0) + f64x2.extract_lane(a1, 1)) * scale, 4);
-  store<f32>(sp, <f32>(f64x2.extract_lane(a2, 0) + f64x2.extract_lane(a2, 1)) * scale, 8);
-  store<f32>(sp, <f32>(f64x2.extract_lane(a3, 0) + f64x2.extract_lane(a3, 1)) * scale, 12);
-}
-
-/**
- * Keys [0, n) (f32 rows kRow bytes apart from kp) to f64 at kd (exact), in groups of 4 positions:
- * key j's dims i, i + 1 at kd + (j >> 2)·32·hd + (i >> 1)·64 + (j & 3)·16 (KBLOCK·hd·8 bytes).
- */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function keysF64(kp: usize, kRow: usize, n: i32, hd: i32, kd: usize): void {
-  for (let j = 0; j < n; j++, kp += kRow) {
-    let o = kd + <usize>((j >> 2) * hd * 32 + (j & 3) * 16);
-    for (let i = 0; i < hd; i += 4, o += 128) {
-      const k4 = v128.load(kp + (<usize>i << 2));
-      v128.store(o, f64x2.promote_low_f32x4(k4));
-      v128.store(o, f64x2.promote_low_f32x4(v128.shuffle<f32>(k4, k4, 2, 3, 2, 3)), 64);
-    }
-  }
+  const kb = nTok >= QBLOCK_MIN ? keysBlockBytes(KBLOCK, hd) : 0;
+  return ((F16R_CONSTS << 4) + qb * hd * 4 + kb + hdv * 4 + (qb + 1) * n * 4 + 63) & ~63;
 }
 
 /**
@@ -502,13 +384,13 @@ function softmaxValues(
  *
  * The online softmax's operations run in three passes per query head, so that independent work is
  * not serialized behind the accumulator: (1) the scores of all positions, four positions at a
- * time (independent f64 dot products); (2) the running maximum, which lists the positions that
+ * time (independent dot products); (2) the running maximum, which lists the positions that
  * rescale, then every position's exp — ms where s > M, else vs — four at a time; (3) in order,
  * the rescaling, the fp16 accumulator update and S — with FMA and hdv a multiple of 32, for 32
  * accumulator lanes at a time held in registers (accumulate32). Chunks of QBLOCK_MIN+ tokens
- * (prefill) take the queries of a head QBLOCK at a time: the keys they see are converted to f64 a
- * block of KBLOCK positions at a time, once for the QBLOCK queries, so pass (1) is f64 FMAs straight
- * from memory. Each value is computed by exactly the operations of the one-loop form above
+ * (prefill) take the queries of a head QBLOCK at a time: the keys they see are copied a block of
+ * KBLOCK positions at a time into groups of 4 positions (keysBlock), once for the QBLOCK queries,
+ * and pass (1) takes the queries two at a time against each group (scoresBlock). Each value is computed by exactly the operations of the one-loop form above
  * (attend_generic), in the same order per value: the same bits.
  */
 // @ts-expect-error: AssemblyScript decorator
@@ -522,9 +404,9 @@ function attendBody(
   const n = pos0 + nTok;
   const blocked = nTok >= QBLOCK_MIN;
   const qb = blocked ? QBLOCK : 1;
-  const qd = tmp + (F16R_CONSTS << 4); // (qb, hd) query heads as f64
-  const kd = qd + <usize>(qb * hd * 8); // (KBLOCK, hd) keys as f64 (blocked)
-  const acc = kd + (blocked ? <usize>(KBLOCK * hd * 8) : 0); // (hdv) f32
+  const qd = tmp + (F16R_CONSTS << 4); // (qb, hd) query heads, fp16-rounded for an F16 cache
+  const kd = qd + <usize>(qb * hd * 4); // (KBLOCK, hd) keys in groups of 4 positions (blocked)
+  const acc = kd + (blocked ? <usize>keysBlockBytes(KBLOCK, hd) : 0); // (hdv) f32
   const sc = acc + (<usize>hdv << 2); // (qb, n) f32: the scores, then their exps (ms or vs)
   const rl = sc + <usize>(qb * n * 4); // (n) i32: the positions that rescale
   const vsMask = f16 != 0;
@@ -535,9 +417,11 @@ function attendBody(
       const nKv = pos0 + t + 1;
       for (let h = h0; h < h1; h++) {
         const kvh = h / group;
-        queryF64(q + (<usize>((t * nHead + h) * hd) << 2), qd, hd, vsMask);
+        queryRow(q + (<usize>((t * nHead + h) * hd) << 2), qd, hd, vsMask);
         // (1) scores, four positions at a time
-        scoresF32(qd, k + (<usize>(kvh * kHead) << 2), kRow, nKv, hd, sc, scale);
+        const kp = k + (<usize>(kvh * kHead) << 2);
+        if (vsMask) scoresRows(true, qd, kp, kRow, nKv, hd, sc, scale);
+        else scoresRows(false, qd, kp, kRow, nKv, hd, sc, scale);
         softmaxValues(FMA, vsMask, sc, rl, nKv, acc, v + (<usize>(kvh * vHead) << 2), vRow, hdv, out + (<usize>((t * nHead + h) * hdv) << 2), tmp);
       }
     }
@@ -549,15 +433,29 @@ function attendBody(
     const kh = k + (<usize>(kvh * kHead) << 2);
     for (let t0 = 0; t0 < nTok; t0 += QBLOCK) {
       const nq = min(QBLOCK, nTok - t0);
-      for (let i = 0; i < nq; i++) queryF64(q + (<usize>(((t0 + i) * nHead + h) * hd) << 2), qd + <usize>(i * hd * 8), hd, vsMask);
-      // (1) scores, the keys KBLOCK positions at a time in f64, each block shared by the queries
+      for (let i = 0; i < nq; i++) queryRow(q + (<usize>(((t0 + i) * nHead + h) * hd) << 2), qd + <usize>(i * hd * 4), hd, vsMask);
+      // (1) scores, the keys KBLOCK positions at a time, each block shared by the queries, taken
+      // two at a time
       const nMax = pos0 + t0 + nq; // positions the block's last query sees
       for (let j0 = 0; j0 < nMax; j0 += KBLOCK) {
         const nb = min(KBLOCK, nMax - j0);
-        keysF64(kh + <usize>j0 * kRow, kRow, nb, hd, kd);
-        for (let i = 0; i < nq; i++) {
-          const m = min(nb, pos0 + t0 + i + 1 - j0); // positions of this block query i sees
-          if (m > 0) scoresF64(qd + <usize>(i * hd * 8), kd, m, hd, sc + <usize>i * scRow + (<usize>j0 << 2), scale);
+        keysBlock(kh + <usize>j0 * kRow, kRow, nb, hd, kd);
+        for (let i = 0; i < nq; i += 2) {
+          // positions of this block queries i and i + 1 see (≤ 0: none yet)
+          const ma = min(nb, pos0 + t0 + i + 1 - j0);
+          const mb = i + 1 < nq ? min(nb, pos0 + t0 + i + 2 - j0) : 0;
+          const qa = qd + <usize>(i * hd * 4);
+          const sa = sc + <usize>i * scRow + (<usize>j0 << 2);
+          if (mb > 0 && ma > 0) {
+            if (vsMask) scoresBlock(true, true, qa, qa + <usize>(hd * 4), kd, ma, mb, hd, sa, sa + scRow, scale);
+            else scoresBlock(false, true, qa, qa + <usize>(hd * 4), kd, ma, mb, hd, sa, sa + scRow, scale);
+          } else if (ma > 0) {
+            if (vsMask) scoresBlock(true, false, qa, 0, kd, ma, 0, hd, sa, 0, scale);
+            else scoresBlock(false, false, qa, 0, kd, ma, 0, hd, sa, 0, scale);
+          } else if (mb > 0) {
+            if (vsMask) scoresBlock(true, false, qa + <usize>(hd * 4), 0, kd, mb, 0, hd, sa + scRow, 0, scale);
+            else scoresBlock(false, false, qa + <usize>(hd * 4), 0, kd, mb, 0, hd, sa + scRow, 0, scale);
+          }
         }
       }
       for (let i = 0; i < nq; i++) {
@@ -595,31 +493,18 @@ export function attend_generic(
 ): void {
   const group = nHead / nHeadKv;
   const qd = tmp + (F16R_CONSTS << 4);
-  const acc = qd + (<usize>hd << 3);
+  const acc = qd + (<usize>hd << 2);
   for (let t = 0; t < nTok; t++) {
     const nKv = pos0 + t + 1;
     for (let h = h0; h < h1; h++) {
       const kvh = h / group;
       const qp = q + (<usize>((t * nHead + h) * hd) << 2);
-      for (let i = 0; i < hd; i++) {
-        const x = load<f32>(qp + (<usize>i << 2));
-        store<f64>(qd + (<usize>i << 3), <f64>(f16 != 0 ? f16round(x) : x));
-      }
+      queryRow(qp, qd, hd, f16 != 0);
       for (let d = 0; d < hdv; d++) store<f32>(acc + (<usize>d << 2), 0);
       let M: f32 = -Infinity;
       let S: f32 = 0;
       for (let j = 0; j < nKv; j++) {
-        const kp = k + (<usize>(kvh * kHead + j * kDim) << 2);
-        let s0: f64 = 0, s1: f64 = 0, s2: f64 = 0, s3: f64 = 0;
-        for (let i = 0; i < hd; i += 4) {
-          const kq = kp + (<usize>i << 2);
-          const qi = qd + (<usize>i << 3);
-          s0 += load<f64>(qi) * <f64>load<f32>(kq);
-          s1 += load<f64>(qi, 8) * <f64>load<f32>(kq, 4);
-          s2 += load<f64>(qi, 16) * <f64>load<f32>(kq, 8);
-          s3 += load<f64>(qi, 24) * <f64>load<f32>(kq, 12);
-        }
-        const s: f32 = <f32>((s0 + s2) + (s1 + s3)) * scale;
+        const s = scoreGeneric(qd, k + (<usize>(kvh * kHead + j * kDim) << 2), hd, scale);
         let ms: f32 = 1;
         let vs: f32 = 1;
         if (s > M) {

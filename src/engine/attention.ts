@@ -9,8 +9,9 @@
 // ("auto" flash attention), with the cache type's precision:
 //   q is converted to the cache type (fp16 for an F16 cache)
 //   for each position j in order (online softmax):
-//     s = f32(q·k_j) * scale   (q·k_j summed in f64, lanes i%4 separately, then (l0+l2)+(l1+l3),
-//                             the order of the WASM kernel assembly/attention.ts attend)
+//     s = f32(q·k_j) * scale   (q·k_j summed in f32, lanes i%4 separately, then (l0+l2)+(l1+l3),
+//                             the order of the WASM kernel assembly/attention-scores.ts; llama.cpp's
+//                             ggml_vec_dot_f16 sums in f32 lanes too)
 //     if s > M: ms = expf(M - s), M = s, acc *= ms     (acc rounded to the cache type)
 //     else:     vs = expf(s - M)
 //     acc = round(acc + v_j * vs)                        (fp16 accumulator for an F16 cache)
@@ -18,7 +19,7 @@
 //   out = f32(acc) * (1/S)
 // expf is fround(Math.exp(x)): for every f32 x <= 0 it equals the kernels' f32(musl exp) bit for bit
 // (checked exhaustively over [-104, -0]; below, both are 0 — test/kernels/attention.test.ts samples it).
-// reference-forward.ts does the same, one token at a time (summing q·k_j in order: within 1e-5).
+// reference-forward.ts does the same, one token at a time.
 import { f16round } from "./float16.ts";
 import type { KVCache } from "./kv-cache.ts";
 import type { ModelConfig } from "./model-config.ts";
@@ -66,16 +67,18 @@ export function attendChunk(
         let d2 = 0;
         let d3 = 0;
         let i = 0;
+        // in f32: fround after each operation (a double sum or product of two floats rounded to
+        // f32 is the f32 operation's result)
         for (; i + 4 <= hd; i += 4) {
-          d0 += qh[i] * K[kb + i];
-          d1 += qh[i + 1] * K[kb + i + 1];
-          d2 += qh[i + 2] * K[kb + i + 2];
-          d3 += qh[i + 3] * K[kb + i + 3];
+          d0 = fround(d0 + fround(qh[i] * K[kb + i]));
+          d1 = fround(d1 + fround(qh[i + 1] * K[kb + i + 1]));
+          d2 = fround(d2 + fround(qh[i + 2] * K[kb + i + 2]));
+          d3 = fround(d3 + fround(qh[i + 3] * K[kb + i + 3]));
         }
-        if (i < hd) d0 += qh[i] * K[kb + i];
-        if (i + 1 < hd) d1 += qh[i + 1] * K[kb + i + 1];
-        if (i + 2 < hd) d2 += qh[i + 2] * K[kb + i + 2];
-        const s = fround(fround((d0 + d2) + (d1 + d3)) * scale);
+        if (i < hd) d0 = fround(d0 + fround(qh[i] * K[kb + i]));
+        if (i + 1 < hd) d1 = fround(d1 + fround(qh[i + 1] * K[kb + i + 1]));
+        if (i + 2 < hd) d2 = fround(d2 + fround(qh[i + 2] * K[kb + i + 2]));
+        const s = fround(fround(fround(d0 + d2) + fround(d1 + d3)) * scale);
         let ms = 1;
         let vs = 1;
         if (s > M) {

@@ -103,9 +103,12 @@ export class ReferenceForward implements ForwardImpl {
       let M = -Infinity; // running max of the scores
       let S = 0; // running sum of exp(score - M)
       for (let j = 0; j <= pos; j++) {
-        let dot = 0;
-        for (let i = 0; i < hd; i++) dot += qh[i] * K[kv.kOffset(j, kvh) + i];
-        const score = fround(fround(dot) * scale);
+        // q·k_j in f32, in four lanes (dims i % 4) summed apart, then (l0 + l2) + (l1 + l3) — the
+        // kernels' order; llama.cpp's ggml_vec_dot_f16 sums in f32 lanes too (as many as its SIMD has)
+        const lane = [0, 0, 0, 0];
+        for (let i = 0; i < hd; i++) lane[i % 4] = fround(lane[i % 4] + fround(qh[i] * K[kv.kOffset(j, kvh) + i]));
+        const dot = fround(fround(lane[0] + lane[2]) + fround(lane[1] + lane[3]));
+        const score = fround(dot * scale);
         let ms = 1; // rescale of what was accumulated, when the max grows
         let vs = 1; // weight of position j: exp(score - M)
         if (score > M) {

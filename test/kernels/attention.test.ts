@@ -74,7 +74,7 @@ for (const { nHead, nHeadKv, hd, hdv, type } of CASES) {
     let pos0 = 0;
     // chunks: a prefill, single tokens, a chunk again; scores spread wide enough that the
     // running max changes often, and some tiny values (fp16 subnormals) in the values; the last
-    // chunk's keys span several f64 key blocks (assembly/attention.ts KBLOCK) and end mid-group
+    // chunk's keys span several key blocks (assembly/attention.ts KBLOCK) and end mid-group
     for (const nTok of [13, 1, 1, 40, 1, 7, 70]) {
       const amp = 0.5 + r() * 3;
       const q = new Float32Array(nTok * nHead * hd).map(() => (r() * 2 - 1) * amp);
