@@ -39,7 +39,7 @@ function f16round4(x: v128, cAbs: v128, cLo: v128, cSpan: v128, cHalf: v128, cOn
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-const F16R_CONSTS: i32 = 7;
+const F16R_CONSTS: i32 = 9;
 
 /** Writes f16round4's (and f16roundV's) constants at c (F16R_CONSTS·16 bytes). */
 function f16round4Consts(c: usize): void {
@@ -50,6 +50,9 @@ function f16round4Consts(c: usize): void {
   v128.store(c, i32x4.splat(1), 64);
   v128.store(c, i32x4.splat(0xffffe000), 80);
   v128.store(c, f32x4.splat(8193), 96);
+  // accumulate32's range check on x << 1 (the sign shifted out: no |x| mask): lo << 1, span << 1
+  v128.store(c, i32x4.splat(0x38800000 << 1), 112);
+  v128.store(c, i32x4.splat((0x477ff000 - 0x38800000) << 1), 128);
 }
 
 /**
@@ -159,7 +162,7 @@ export function attend_exp_generic(p: usize, n: i32): void {
 @inline
 function accumulate32(
   F16: bool, p: usize, vp: usize, vRow: usize, sc: usize, rl: usize, nR: i32, nKv: i32,
-  cAbs: v128, cLo: v128, cSpanP: usize, cV: v128,
+  cLo2: v128, cSpanP: usize, cV: v128,
 ): f32 {
   let c0 = v128.load(p), c1 = v128.load(p, 16), c2 = v128.load(p, 32), c3 = v128.load(p, 48);
   let c4 = v128.load(p, 64), c5 = v128.load(p, 80), c6 = v128.load(p, 96), c7 = v128.load(p, 112);
@@ -182,12 +185,14 @@ function accumulate32(
       c6 = f32x4.relaxed_madd(v128.load(vp, 96), w4, c6);
       c7 = f32x4.relaxed_madd(v128.load(vp, 112), w4, c7);
       if (F16) {
+        // |x| in [lo, lo + span) ⟺ (x << 1) − (lo << 1) < span << 1 unsigned (a shift by an
+        // immediate instead of a mask: one register fewer)
         const m = i32x4.max_u(i32x4.max_u(
-          i32x4.max_u(i32x4.sub(v128.and(c0, cAbs), cLo), i32x4.sub(v128.and(c1, cAbs), cLo)),
-          i32x4.max_u(i32x4.sub(v128.and(c2, cAbs), cLo), i32x4.sub(v128.and(c3, cAbs), cLo)),
+          i32x4.max_u(i32x4.sub(i32x4.shl(c0, 1), cLo2), i32x4.sub(i32x4.shl(c1, 1), cLo2)),
+          i32x4.max_u(i32x4.sub(i32x4.shl(c2, 1), cLo2), i32x4.sub(i32x4.shl(c3, 1), cLo2)),
         ), i32x4.max_u(
-          i32x4.max_u(i32x4.sub(v128.and(c4, cAbs), cLo), i32x4.sub(v128.and(c5, cAbs), cLo)),
-          i32x4.max_u(i32x4.sub(v128.and(c6, cAbs), cLo), i32x4.sub(v128.and(c7, cAbs), cLo)),
+          i32x4.max_u(i32x4.sub(i32x4.shl(c4, 1), cLo2), i32x4.sub(i32x4.shl(c5, 1), cLo2)),
+          i32x4.max_u(i32x4.sub(i32x4.shl(c6, 1), cLo2), i32x4.sub(i32x4.shl(c7, 1), cLo2)),
         ));
         if (!v128.any_true(i32x4.ge_u(m, v128.load(cSpanP)))) {
           c0 = f16roundV(c0, cV);
@@ -322,12 +327,13 @@ function softmaxValues(
   let S: f32 = 0;
   if (FMA && (hdv & 31) == 0) {
     const cV = v128.load(tmp, 96);
+    const cLo2 = v128.load(tmp, 112);
     for (let d0 = 0; d0 < hdv; d0 += 32) {
       // (the same S from each)
       const p = acc + (<usize>d0 << 2);
       const vp = vBase + (<usize>d0 << 2);
-      if (vsMask) S = accumulate32(true, p, vp, vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cV);
-      else S = accumulate32(false, p, vp, vRow, sc, rl, nR, nKv, cAbs, cLo, tmp + 32, cV);
+      if (vsMask) S = accumulate32(true, p, vp, vRow, sc, rl, nR, nKv, cLo2, tmp + 128, cV);
+      else S = accumulate32(false, p, vp, vRow, sc, rl, nR, nKv, cLo2, tmp + 128, cV);
     }
   } else {
     let r = 0;
