@@ -46,7 +46,7 @@ for (const [name, blk, bound] of TYPES) {
       const wide = iter === 6 && blk > 1;
       const nCols = wide ? 8192 : blk === 1 ? 1 + Math.floor(r() * 300) : blk * (1 + Math.floor(r() * (blk === 256 ? 3 : 12)));
       const nRows = wide ? 38 : 1 + Math.floor(r() * 37);
-      const nTok = wide ? 37 : 1 + Math.floor(r() * 9); // token tiles of 4, 2, 1: every remainder
+      const nTok = wide ? 37 : 1 + Math.floor(r() * 16); // token tiles of 4, 2, 1: every remainder, several times
       const wf = new Float32Array(nCols * nRows).map(() => (r() * 2 - 1) * (0.5 + r()));
       const x = new Float32Array(nCols * nTok).map(() => (r() * 2 - 1) * 3);
       const bytes = type === GGMLType.F32 ? new Uint8Array(wf.buffer.slice(0)) : quantize(type, wf);
