@@ -112,14 +112,49 @@ export function matmul(W: QTensor, x: Float32Array, nTok: number, y: Float32Arra
 
 /** out (n_rows, n) = rmsnorm(x rows) * w, as ggml_rms_norm then ggml_mul. out may equal x. */
 export function rmsNormRows(x: Float32Array, out: Float32Array, nRows: number, n: number, w: Float32Array, eps: number): void {
-  for (let r = 0; r < nRows; r++) {
+  let r = 0;
+  // four rows at a time: four independent sums (each still summed in order), not one chain of
+  // dependent adds — ×2.5 on a 576-wide prompt, the same bits
+  for (; r + 4 <= nRows; r += 4) {
+    const o0 = r * n;
+    const o1 = o0 + n;
+    const o2 = o1 + n;
+    const o3 = o2 + n;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let i = 0; i < n; i++) {
+      const a = x[o0 + i];
+      const b = x[o1 + i];
+      const c = x[o2 + i];
+      const d = x[o3 + i];
+      s0 += fround(a * a);
+      s1 += fround(b * b);
+      s2 += fround(c * c);
+      s3 += fround(d * d);
+    }
+    normalizeRow(x, out, o0, n, w, rmsScale(s0, n, eps));
+    normalizeRow(x, out, o1, n, w, rmsScale(s1, n, eps));
+    normalizeRow(x, out, o2, n, w, rmsScale(s2, n, eps));
+    normalizeRow(x, out, o3, n, w, rmsScale(s3, n, eps));
+  }
+  for (; r < nRows; r++) {
     const o = r * n;
     let sum = 0;
     for (let i = 0; i < n; i++) sum += fround(x[o + i] * x[o + i]);
-    const mean = fround(sum / n);
-    const scale = fround(1 / fround(Math.sqrt(fround(mean + eps))));
-    for (let i = 0; i < n; i++) out[o + i] = fround(x[o + i] * scale) * w[i];
+    normalizeRow(x, out, o, n, w, rmsScale(sum, n, eps));
   }
+}
+
+/** 1/sqrt(mean + eps) from the row's sum of squares, in ggml's precision (f32 steps). */
+function rmsScale(sum: number, n: number, eps: number): number {
+  const mean = fround(sum / n);
+  return fround(1 / fround(Math.sqrt(fround(mean + eps))));
+}
+
+function normalizeRow(x: Float32Array, out: Float32Array, o: number, n: number, w: Float32Array, scale: number): void {
+  for (let i = 0; i < n; i++) out[o + i] = fround(x[o + i] * scale) * w[i];
 }
 
 /** y (n_rows, n) += b (n) on every row. */
