@@ -386,7 +386,8 @@ function softmaxValues(
  *   k    f32 keys: head h's at position j at k + 4·(h·kHead + j·kDim) (hd of them; KV cache
  *        head-major: kDim = hd, kHead = capacity·hd)    v  f32 values likewise (vHead, vDim)
  *   tmp  scratch of attend_tmp_bytes(hd, hdv, pos0 + nTok, nTok) bytes (16-byte aligned)
- * Heads [h0, h1) only (threads split the heads). hd and hdv are multiples of 4.
+ * Heads [h0, h1) and query rows [tA, tB) only (threads split the work). hd and hdv are multiples
+ * of 4.
  *
  * The online softmax's operations run in three passes per query head, so that independent work is
  * not serialized behind the accumulator: (1) the scores of all positions, four positions at a
@@ -404,6 +405,7 @@ function softmaxValues(
 function attendBody(
   FMA: bool, q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
   nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+  tA: i32, tB: i32,
 ): void {
   const group = nHead / nHeadKv;
   f16round4Consts(tmp);
@@ -419,7 +421,7 @@ function attendBody(
   const kRow = <usize>kDim << 2;
   const vRow = <usize>vDim << 2;
   if (!blocked) {
-    for (let t = 0; t < nTok; t++) {
+    for (let t = tA; t < tB; t++) {
       const nKv = pos0 + t + 1;
       for (let h = h0; h < h1; h++) {
         const kvh = h / group;
@@ -437,8 +439,8 @@ function attendBody(
   for (let h = h0; h < h1; h++) {
     const kvh = h / group;
     const kh = k + (<usize>(kvh * kHead) << 2);
-    for (let t0 = 0; t0 < nTok; t0 += QBLOCK) {
-      const nq = min(QBLOCK, nTok - t0);
+    for (let t0 = tA; t0 < tB; t0 += QBLOCK) {
+      const nq = min(QBLOCK, tB - t0);
       for (let i = 0; i < nq; i++) queryRow(q + (<usize>(((t0 + i) * nHead + h) * hd) << 2), qd + <usize>(i * hd * 4), hd, vsMask);
       // (1) scores, the keys KBLOCK positions at a time, each block shared by the queries, taken
       // two at a time
@@ -475,8 +477,9 @@ function attendBody(
 export function attend(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
   nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+  tA: i32, tB: i32,
 ): void {
-  attendBody(false, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead);
+  attendBody(false, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead, tA, tB);
 }
 
 /**
@@ -488,19 +491,21 @@ export function attend(
 export function attend_fma(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
   nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+  tA: i32, tB: i32,
 ): void {
-  attendBody(true, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead);
+  attendBody(true, q, out, nTok, pos0, k, v, kDim, vDim, nHead, nHeadKv, hd, hdv, scale, f16, tmp, h0, h1, kHead, vHead, tA, tB);
 }
 
 /** attend's scalar twin (the same operations, one lane at a time). */
 export function attend_generic(
   q: usize, out: usize, nTok: i32, pos0: i32, k: usize, v: usize, kDim: i32, vDim: i32,
   nHead: i32, nHeadKv: i32, hd: i32, hdv: i32, scale: f32, f16: i32, tmp: usize, h0: i32, h1: i32, kHead: i32, vHead: i32,
+  tA: i32, tB: i32,
 ): void {
   const group = nHead / nHeadKv;
   const qd = tmp + (F16R_CONSTS << 4);
   const acc = qd + (<usize>hd << 2);
-  for (let t = 0; t < nTok; t++) {
+  for (let t = tA; t < tB; t++) {
     const nKv = pos0 + t + 1;
     for (let h = h0; h < h1; h++) {
       const kvh = h / group;
@@ -540,29 +545,56 @@ export function attend_generic(
 }
 
 /**
- * attend with the matmuls' uniform signature, for the worker pool: heads [r0/4, r1/4) (the pool
- * splits "rows" in groups of 4, one group per head here). p points to attend's arguments as i32
- * (scale as its f32 bits, tmp the base of nHead scratch areas of tmpStride bytes each).
+ * Row tA of the query-row slice sl of S (rows [0, nTok) at positions pos0 + t): slices of about
+ * equal causal work (row t attends over pos0 + t + 1 positions), whole query blocks of QBLOCK rows.
+ */
+function sliceStart(sl: i32, S: i32, nTok: i32, pos0: i32): i32 {
+  if (sl <= 0) return 0;
+  if (sl >= S) return nTok;
+  const total = <f64>nTok * <f64>pos0 + <f64>nTok * <f64>(nTok + 1) * 0.5;
+  const target = total * <f64>sl / <f64>S;
+  let t = 0;
+  let c: f64 = 0;
+  while (t < nTok && c < target) {
+    c += <f64>(pos0 + t + 1);
+    t++;
+  }
+  return min(nTok, (t + (QBLOCK >> 1)) & ~(QBLOCK - 1));
+}
+
+/**
+ * attend with the matmuls' uniform signature, for the worker pool: work units [r0/4, r1/4) (the pool
+ * splits "rows" in groups of 4, one group per unit here), unit u = query-row slice u % S of head
+ * u / S (S = slices, so that a few heads still split evenly among the threads). p points to
+ * attend's arguments as i32 (scale as its f32 bits, tmp the base of the units' scratch areas of
+ * tmpStride bytes each, then S). Each row of each head is computed by the same code whatever the
+ * split: the results never depend on it.
  */
 export function attend_mt(p: usize, tmpStride: i32, r0: i32, r1: i32, generic: i32 /* 1: attend_generic, 2: attend_fma */, _a: i32, _b: i32, _c: i32, _d: i32, _e: i32): void {
-  const h0 = r0 >> 2;
-  const h1 = r1 >> 2;
-  if (h1 <= h0) return;
-  const tmp = <usize>load<i32>(p, 56) + <usize>(h0 * tmpStride);
-  if (generic == 2) {
-    attend_fma(
-      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
-      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
-    );
-  } else if (generic != 0) {
-    attend_generic(
-      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
-      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
-    );
-  } else {
-    attend(
-      load<i32>(p), load<i32>(p, 4), load<i32>(p, 8), load<i32>(p, 12), load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
-      load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h0, h1, load<i32>(p, 60), load<i32>(p, 64),
-    );
+  const S = load<i32>(p, 68);
+  const nTok = load<i32>(p, 8);
+  const pos0 = load<i32>(p, 12);
+  for (let u = r0 >> 2; u < r1 >> 2; u++) {
+    const h = u / S;
+    const tA = sliceStart(u % S, S, nTok, pos0);
+    const tB = sliceStart(u % S + 1, S, nTok, pos0);
+    if (tB <= tA) continue;
+    const tmp = <usize>load<i32>(p, 56) + <usize>(u * tmpStride);
+    if (generic == 2) {
+      attend_fma(
+        load<i32>(p), load<i32>(p, 4), nTok, pos0, load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+        load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h, h + 1, load<i32>(p, 60), load<i32>(p, 64), tA, tB,
+      );
+    } else if (generic != 0) {
+      attend_generic(
+        load<i32>(p), load<i32>(p, 4), nTok, pos0, load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+        load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h, h + 1, load<i32>(p, 60), load<i32>(p, 64), tA, tB,
+      );
+    } else {
+      attend(
+        load<i32>(p), load<i32>(p, 4), nTok, pos0, load<i32>(p, 16), load<i32>(p, 20), load<i32>(p, 24), load<i32>(p, 28),
+        load<i32>(p, 32), load<i32>(p, 36), load<i32>(p, 40), load<i32>(p, 44), load<f32>(p, 48), load<i32>(p, 52), tmp, h, h + 1, load<i32>(p, 60), load<i32>(p, 64), tA, tB,
+      );
+    }
   }
 }

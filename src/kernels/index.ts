@@ -18,6 +18,13 @@ const QUANTIZE = KERNEL_NAMES.indexOf("quantize_mt");
 const QUANTIZE_WORK = 4;
 /** From this many tokens on (prefill), matmuls and attention are dynamic jobs (pool.ts): chunks claimed by free threads. */
 const DYNAMIC_TOKENS = 16;
+/**
+ * Chunks of this many tokens on several threads split each head's attention into ATTEND_SLICES
+ * query-row slices of about equal work (assembly/attention.ts attend_mt): heads alone split unevenly
+ * (smollm2's 9 among 2 threads: 5 and 4).
+ */
+const ATTEND_SLICE_TOKENS = 32;
+const ATTEND_SLICES = 4;
 /** runParallel's work units per SwiGLU element (its f64 exp costs about as much as 256 multiply-adds). */
 const SWIGLU_WORK = 256;
 
@@ -153,18 +160,20 @@ export class Kernels {
     const oDim = nHead * hdv;
     const qp = mem.scratchPtr("att.q", nTok * qDim * 4);
     const op = mem.scratchPtr("att.o", nTok * oDim * 4);
-    const tmpStride = mem.exports.attend_tmp_bytes(hd, hdv, pos0 + nTok, nTok); // scratch per head
-    const tmp = mem.scratchPtr("att.tmp", nHead * tmpStride);
+    // work units: S query-row slices per head on several threads (9 heads do not split evenly in 2)
+    const S = this.threads > 1 && nTok >= ATTEND_SLICE_TOKENS ? ATTEND_SLICES : 1;
+    const tmpStride = mem.exports.attend_tmp_bytes(hd, hdv, pos0 + nTok, nTok); // scratch per unit
+    const tmp = mem.scratchPtr("att.tmp", nHead * S * tmpStride);
     const args = mem.scratchPtr("att.args", 128);
     const buf = mem.memory.buffer;
     new Float32Array(buf, qp, nTok * qDim).set(q.subarray(row0 * qDim, (row0 + nTok) * qDim));
-    const a32 = new Int32Array(buf, args, 17);
-    a32.set([qp, op, nTok, pos0, kPtr, vPtr, kDim, vDim, nHead, nHeadKv, hd, hdv, 0, f16 ? 1 : 0, tmp, kHead, vHead]);
+    const a32 = new Int32Array(buf, args, 18);
+    a32.set([qp, op, nTok, pos0, kPtr, vPtr, kDim, vDim, nHead, nHeadKv, hd, hdv, 0, f16 ? 1 : 0, tmp, kHead, vHead, S]);
     new Float32Array(buf, args + 48, 1)[0] = Math.fround(1 / Math.sqrt(hd)); // scale
-    // "rows": 4 per head (the pool hands out rows in groups of 4). The pool's work estimate is
+    // "rows": 4 per unit (the pool hands out rows in groups of 4). The pool's work estimate is
     // rows × args[1] × args[7]: tmpStride (~ context) × a head-dim factor (attend_mt ignores args[7])
-    const workFactor = Math.max(1, (nTok * (hd + hdv)) >> 4);
-    runParallel(mem, ATTEND, nHead * 4, this.threads, [args, tmpStride, 0, 0, this.generic ? 1 : this.fma ? 2 : 0, 0, 0, workFactor, 0, 0], nTok >= DYNAMIC_TOKENS ? 1 : 0);
+    const workFactor = Math.max(1, ((nTok * (hd + hdv)) >> 4) / S);
+    runParallel(mem, ATTEND, nHead * S * 4, this.threads, [args, tmpStride, 0, 0, this.generic ? 1 : this.fma ? 2 : 0, 0, 0, workFactor, 0, 0], nTok >= DYNAMIC_TOKENS ? 1 : 0);
     out.set(new Float32Array(buf, op, nTok * oDim), row0 * oDim);
   }
 
