@@ -397,8 +397,9 @@ function softmaxValues(
  * accumulator lanes at a time held in registers (accumulate32). Chunks of QBLOCK_MIN+ tokens
  * (prefill) take the queries of a head QBLOCK at a time: the keys they see are copied a block of
  * KBLOCK positions at a time into groups of 4 positions (keysBlock), once for the QBLOCK queries,
- * and pass (1) takes the queries two at a time against each group (scoresBlock). Each value is computed by exactly the operations of the one-loop form above
- * (attend_generic), in the same order per value: the same bits.
+ * and pass (1) takes the queries two at a time against each group (scoresBlock). Each value is
+ * computed by exactly the operations of the one-loop form above (attend_generic), in the same order
+ * per value: the same bits.
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
@@ -454,15 +455,13 @@ function attendBody(
           const mb = i + 1 < nq ? min(nb, pos0 + t0 + i + 2 - j0) : 0;
           const qa = qd + <usize>(i * hd * 4);
           const sa = sc + <usize>i * scRow + (<usize>j0 << 2);
-          if (mb > 0 && ma > 0) {
+          // (mb ≥ ma: a pair with ma ≤ 0 stores nothing for query i)
+          if (mb > 0) {
             if (vsMask) scoresBlock(true, true, qa, qa + <usize>(hd * 4), kd, ma, mb, hd, sa, sa + scRow, scale);
             else scoresBlock(false, true, qa, qa + <usize>(hd * 4), kd, ma, mb, hd, sa, sa + scRow, scale);
           } else if (ma > 0) {
             if (vsMask) scoresBlock(true, false, qa, 0, kd, ma, 0, hd, sa, 0, scale);
             else scoresBlock(false, false, qa, 0, kd, ma, 0, hd, sa, 0, scale);
-          } else if (mb > 0) {
-            if (vsMask) scoresBlock(true, false, qa + <usize>(hd * 4), 0, kd, mb, 0, hd, sa + scRow, 0, scale);
-            else scoresBlock(false, false, qa + <usize>(hd * 4), 0, kd, mb, 0, hd, sa + scRow, 0, scale);
           }
         }
       }
