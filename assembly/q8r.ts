@@ -155,9 +155,8 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
     let l3 = l0;
     let h3 = l0;
     for (let q = wp + 16; q < wp + 144; q += 32) {
-      const v = v128.load(q);
-      let wl = i16x8.extend_low_i8x16_s(v);
-      let wh = i16x8.extend_high_i8x16_s(v);
+      let wl = v128.load8x8_s(q);
+      let wh = v128.load8x8_s(q, 8);
       let xv = v128.load64_splat(x);
       l0 = i32x4.add(l0, i32x4.dot_i16x8_s(wl, xv));
       h0 = i32x4.add(h0, i32x4.dot_i16x8_s(wh, xv));
@@ -174,9 +173,8 @@ function q8rTile(T: i32, wg: usize, nb: i32, xq: usize, xd: usize, nCols: i32, t
         l3 = i32x4.add(l3, i32x4.dot_i16x8_s(wl, xv));
         h3 = i32x4.add(h3, i32x4.dot_i16x8_s(wh, xv));
       }
-      const v2 = v128.load(q, 16);
-      wl = i16x8.extend_low_i8x16_s(v2);
-      wh = i16x8.extend_high_i8x16_s(v2);
+      wl = v128.load8x8_s(q, 16);
+      wh = v128.load8x8_s(q, 24);
       xv = v128.load64_splat(x, 8);
       l0 = i32x4.add(l0, i32x4.dot_i16x8_s(wl, xv));
       h0 = i32x4.add(h0, i32x4.dot_i16x8_s(wh, xv));

@@ -200,8 +200,8 @@ export class Kernels {
     const yp = mem.scratchPtr("y", a.nTok * ys * 4);
     const name = this.generic ? `${W.kernel}_generic` : (!this.relaxedDot || W.exactDot) && RELAXED_DOT_KERNELS.has(W.kernel) ? `${W.kernel}_x` : W.kernel;
     const k = KERNEL_NAMES.indexOf(name);
-    // many tokens: ~8 chunks per thread, claimed by whichever thread is free (pool.ts)
-    const chunk = a.nTok >= DYNAMIC_TOKENS ? Math.max(1, Math.ceil(W.nRows / 4 / (this.threads * 8))) : 0;
+    // many tokens: guided chunks down to one group of rows, claimed by whichever thread is free (pool.ts)
+    const chunk = a.nTok >= DYNAMIC_TOKENS ? 1 : 0;
     runParallel(mem, k, W.nRows, this.threads, [W.ptr, W.nCols, 0, W.nRows, a.xq, a.xd, a.xs, a.nTok, yp, ys], chunk);
     const f = mem.f32;
     const o = yp >>> 2; // addresses reach 4 GiB: unsigned shifts

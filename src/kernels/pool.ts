@@ -10,6 +10,10 @@
 // many tokens, attention over many positions) are cut into chunks of row groups that the threads
 // claim one at a time from a shared counter (ctrl[NEXT]), so a thread slowed by the machine (a
 // shared core, a noisy neighbour) takes fewer chunks instead of holding everyone at the barrier.
+// Chunks are guided (each claim takes 1/(2·threads) of the rows left, down to a minimum): few
+// claims while much is left, and a tail of small ones, so the threads finish within one small
+// chunk of each other. (Fixed chunks of 1/8 of a thread's share left the main thread waiting ~7%
+// of a 2-thread prefill for the worker's last chunk.)
 // Either way each output element is computed by exactly one thread with the same code, whatever
 // range it falls in, so results never depend on the thread count, the chunking or timing.
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
@@ -25,9 +29,10 @@ export const GO = RANGES + 2 * MAX_WORKERS; // per worker: the job number it is 
 export const ACK = GO + MAX_WORKERS; // per worker: the last job number it finished
 export const ERR = 1; // set by a worker whose kernel threw
 export const CLAIM = ACK + MAX_WORKERS; // per worker: the job number whose range was claimed (by it or by the main thread)
-export const NEXT = 4; // dynamic jobs: the next chunk to claim
-export const CHUNK = 5; // dynamic jobs: rows per chunk (a multiple of 4); 0 = fixed ranges
+export const NEXT = 4; // dynamic jobs: the first row not yet claimed
+export const CHUNK = 5; // dynamic jobs: the fewest rows a claim takes (a multiple of 4); 0 = fixed ranges
 export const ROWS = 6; // dynamic jobs: the job's row count
+export const DIV = 7; // dynamic jobs: a claim takes 1/DIV of the rows left (at least CHUNK)
 export const SPIN_MS = 2;
 /** Below this many multiply-adds a matmul runs on the calling thread alone (hand-off not worth it). */
 export const MIN_PARALLEL_WORK = 1 << 18;
@@ -98,16 +103,21 @@ function getPool(): Pool {
  * chunk's rows until none is left. Called by the main thread and by each participating worker.
  */
 export function claimChunks(ctrl: Int32Array, run: (r0: number, r1: number) => void): void {
-  const chunk = ctrl[CHUNK];
+  const min = ctrl[CHUNK];
   const nRows = ctrl[ROWS];
-  for (let r0 = Atomics.add(ctrl, NEXT, 1) * chunk; r0 < nRows; r0 = Atomics.add(ctrl, NEXT, 1) * chunk) run(r0, Math.min(nRows, r0 + chunk));
+  const div = ctrl[DIV];
+  for (let r0 = Atomics.load(ctrl, NEXT); r0 < nRows; r0 = Atomics.load(ctrl, NEXT)) {
+    // guided: a share of what is left, at least `min` rows, in whole groups of 4
+    const r1 = Math.min(nRows, r0 + Math.max(min, Math.ceil((nRows - r0) / (4 * div)) * 4));
+    if (Atomics.compareExchange(ctrl, NEXT, r0, r1) === r0) run(r0, r1);
+  }
 }
 
 /**
  * Runs kernel `k` (index into KERNEL_NAMES) over rows [0, nRows) split among `threads` threads:
  * the main thread takes the first range. args are the kernel's 10 arguments (r0/r1 ignored).
- * chunkGroups > 0 makes it a dynamic job: chunks of that many groups of 4 rows, claimed by
- * whichever thread is free.
+ * chunkGroups > 0 makes it a dynamic job: guided chunks of at least that many groups of 4 rows,
+ * claimed by whichever thread is free.
  */
 export function runParallel(mem: KernelMemory, k: number, nRows: number, threads: number, args: number[], chunkGroups = 0): void {
   const fn = mem.exports[KERNEL_NAMES[k]];
@@ -130,6 +140,7 @@ export function runParallel(mem: KernelMemory, k: number, nRows: number, threads
   ctrl[SEQ] = seq;
   const dynamic = chunkGroups > 0 && chunkGroups < per;
   ctrl[CHUNK] = dynamic ? chunkGroups * 4 : 0;
+  ctrl[DIV] = 2 * nt;
   ctrl[ROWS] = nRows;
   ctrl[NEXT] = 0;
   const run = (r0: number, r1: number): void => {
