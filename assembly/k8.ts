@@ -1,11 +1,10 @@
 import { dotU8, hsum4, tokenBlock } from "./common";
 
 // ---------------------------------------------------------------------------------------------
-// K8: Q5_K and Q6_K widened to one byte per quant at load time, 336 bytes per 256 elements, row
-// after row: f32 d, f32 dmin, 8 bytes pad, i16 sc[16] (scale of each 16 elements), i16 m[16]
-// (offset of each 16), u8 q[256]. Q5_K (mm_k8): q 0..31, m = the 6-bit min of the 32-element
-// sub-block, x = d·sc·q − dmin·m. Q6_K (mm_k6): q 0..63 (stored +32), m = 32·sc, x = d·(sc·q − m),
-// so the offset is taken off in integers (isum − msum) as ggml does, and dmin is unused.
+// K8: Q5_K widened to one byte per quant at load time, 336 bytes per 256 elements, row after row:
+// f32 d, f32 dmin, 8 bytes pad, i16 sc[16] (scale of each 16 elements), i16 m[16] (offset of each
+// 16), u8 q[256]: q 0..31, m = the 6-bit min of the 32-element sub-block, x = d·sc·q − dmin·m.
+// (Q6_K has its own layout at its own size: q6k.ts.)
 
 /** acc (f64x2 [a, m] of one token) += [d·d_x·isum, dmin·d_x·msum] (lanes 0-1 of s: [isum, msum]). */
 // @ts-expect-error: AssemblyScript decorator
@@ -39,7 +38,7 @@ function k8Sub(bp: usize, x: usize, k: i32, R: bool): v128 {
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function k8Tile(I: bool, R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, r: i32): void {
+function k8Tile(R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: usize, xs: usize, nCols: i32, t0: i32, y: usize, ys: i32, r: i32): void {
   const xr = <usize>nCols;
   const dr = <usize>nsb << 2;
   const br = <usize>nCols >> 3;
@@ -67,30 +66,18 @@ function k8Tile(I: bool, R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: us
     const mHi = v128.load(bp, 64);
     const bs = xs + <usize>t0 * br + (<usize>sb << 5);
     const d = load<f32>(bp);
-    const dmin = I ? <f32>0 : load<f32>(bp, 4);
+    const dmin = load<f32>(bp, 4);
     const dd = f64x2.replace_lane(f64x2.splat(<f64>d), 1, <f64>dmin);
     const dx = xd + <usize>t0 * dr + (<usize>sb << 2);
-    let m0 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs), mLo), i32x4.dot_i16x8_s(v128.load(bs, 16), mHi));
+    const m0 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs), mLo), i32x4.dot_i16x8_s(v128.load(bs, 16), mHi));
     let m1 = m0;
     if (T > 1) m1 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + br), mLo), i32x4.dot_i16x8_s(v128.load(bs + br, 16), mHi));
-    if (I) {
-      v0 = i32x4.sub(v0, m0);
-      v1 = i32x4.sub(v1, m1);
-      m0 = i32x4.splat(0);
-      m1 = m0;
-    }
     const h01 = hsum4(v0, m0, v1, m1);
     acc0 = kAcc(acc0, h01, dd, load<f32>(dx));
     if (T > 1) acc1 = kAcc(acc1, v128.shuffle<i32>(h01, h01, 2, 3, 0, 1), dd, load<f32>(dx + dr));
     if (T > 2) {
-      let m2 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 2 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 2 * br, 16), mHi));
-      let m3 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 3 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 3 * br, 16), mHi));
-      if (I) {
-        v2 = i32x4.sub(v2, m2);
-        v3 = i32x4.sub(v3, m3);
-        m2 = i32x4.splat(0);
-        m3 = m2;
-      }
+      const m2 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 2 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 2 * br, 16), mHi));
+      const m3 = i32x4.add(i32x4.dot_i16x8_s(v128.load(bs + 3 * br), mLo), i32x4.dot_i16x8_s(v128.load(bs + 3 * br, 16), mHi));
       const h23 = hsum4(v2, m2, v3, m3);
       acc2 = kAcc(acc2, h23, dd, load<f32>(dx + 2 * dr));
       acc3 = kAcc(acc3, v128.shuffle<i32>(h23, h23, 2, 3, 0, 1), dd, load<f32>(dx + 3 * dr));
@@ -106,7 +93,7 @@ function k8Tile(I: bool, R: bool, T: i32, wr: usize, nsb: i32, xq: usize, xd: us
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function k8Two(I: bool, R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, xs: usize, yA: usize, yB: usize): void {
+function k8Two(R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, xs: usize, yA: usize, yB: usize): void {
   let accA = f64x2.splat(0); // [a, m]
   let accB = accA;
   for (let sb = 0; sb < nsb; sb++) {
@@ -133,18 +120,12 @@ function k8Two(I: bool, R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: 
     const bs = xs + (<usize>sb << 5);
     const b0 = v128.load(bs);
     const b1 = v128.load(bs, 16);
-    let ma = i32x4.add(i32x4.dot_i16x8_s(b0, v128.load(pa, 48)), i32x4.dot_i16x8_s(b1, v128.load(pa, 64)));
-    let mb = i32x4.add(i32x4.dot_i16x8_s(b0, v128.load(pb, 48)), i32x4.dot_i16x8_s(b1, v128.load(pb, 64)));
-    if (I) {
-      va = i32x4.sub(va, ma);
-      vb = i32x4.sub(vb, mb);
-      ma = i32x4.splat(0);
-      mb = ma;
-    }
+    const ma = i32x4.add(i32x4.dot_i16x8_s(b0, v128.load(pa, 48)), i32x4.dot_i16x8_s(b1, v128.load(pa, 64)));
+    const mb = i32x4.add(i32x4.dot_i16x8_s(b0, v128.load(pb, 48)), i32x4.dot_i16x8_s(b1, v128.load(pb, 64)));
     const h = hsum4(va, ma, vb, mb);
     const dx = load<f32>(xd + (<usize>sb << 2));
-    const ddA = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(pa)), 1, I ? <f64>0 : <f64>load<f32>(pa, 4));
-    const ddB = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(pb)), 1, I ? <f64>0 : <f64>load<f32>(pb, 4));
+    const ddA = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(pa)), 1, <f64>load<f32>(pa, 4));
+    const ddB = f64x2.replace_lane(f64x2.splat(<f64>load<f32>(pb)), 1, <f64>load<f32>(pb, 4));
     accA = kAcc(accA, h, ddA, dx);
     accB = kAcc(accB, v128.shuffle<i32>(h, h, 2, 3, 0, 1), ddB, dx);
   }
@@ -154,16 +135,16 @@ function k8Two(I: bool, R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: 
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function mmK8(I: bool, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+function mmK8(R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nsb = nCols >> 8;
   const rowBytes = <usize>nsb * 336;
   if (nTok == 1) {
     // decode: the two halves of the row range as two streams (k8Two)
     const half = (r1 - r0) >> 1;
     for (let r = r0; r < r0 + half; r++) {
-      k8Two(I, R, w + <usize>r * rowBytes, w + <usize>(r + half) * rowBytes, nsb, xq, xd, xs, y + (<usize>r << 2), y + (<usize>(r + half) << 2));
+      k8Two(R, w + <usize>r * rowBytes, w + <usize>(r + half) * rowBytes, nsb, xq, xd, xs, y + (<usize>r << 2), y + (<usize>(r + half) << 2));
     }
-    if ((r1 - r0) & 1) k8Tile(I, R, 1, w + <usize>(r1 - 1) * rowBytes, nsb, xq, xd, xs, nCols, 0, y, ys, r1 - 1);
+    if ((r1 - r0) & 1) k8Tile(R, 1, w + <usize>(r1 - 1) * rowBytes, nsb, xq, xd, xs, nCols, 0, y, ys, r1 - 1);
     return;
   }
   const tb = tokenBlock(nCols);
@@ -172,19 +153,19 @@ function mmK8(I: bool, R: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usiz
     for (let r = r0; r < r1; r++) {
       const wr = w + <usize>r * rowBytes;
       let t = ta;
-      for (; t + 4 <= tz; t += 4) k8Tile(I, R, 4, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+      for (; t + 4 <= tz; t += 4) k8Tile(R, 4, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
       if (t + 2 <= tz) {
-        k8Tile(I, R, 2, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+        k8Tile(R, 2, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
         t += 2;
       }
-      if (t < tz) k8Tile(I, R, 1, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
+      if (t < tz) k8Tile(R, 1, wr, nsb, xq, xd, xs, nCols, t, y, ys, r);
     }
   }
 }
 
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function mmK8Generic(I: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
+function mmK8Generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
   const nsb = nCols >> 8;
   const rowBytes = <usize>nsb * 336;
   for (let r = r0; r < r1; r++) {
@@ -204,13 +185,8 @@ function mmK8Generic(I: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize,
           msum += <i32>load<i16>(bp + 48 + (k << 1)) * <i32>load<i16>(bs + (k << 1));
         }
         const dx = <f64>load<f32>(xd + (<usize>(t * nsb + sb) << 2));
-        if (I) {
-          a = a + (<f64>load<f32>(bp) * dx) * <f64>(isum - msum);
-          m = m + (0 * dx) * 0;
-        } else {
-          a = a + (<f64>load<f32>(bp) * dx) * <f64>isum;
-          m = m + (<f64>load<f32>(bp, 4) * dx) * <f64>msum;
-        }
+        a = a + (<f64>load<f32>(bp) * dx) * <f64>isum;
+        m = m + (<f64>load<f32>(bp, 4) * dx) * <f64>msum;
       }
       store<f32>(y + (<usize>(t * ys + r) << 2), <f32>(a - m));
     }
@@ -218,20 +194,11 @@ function mmK8Generic(I: bool, w: usize, nCols: i32, r0: i32, r1: i32, xq: usize,
 }
 
 export function mm_k8(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  mmK8(false, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+  mmK8(true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
 }
 export function mm_k8_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  mmK8(false, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+  mmK8(false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
 }
 export function mm_k8_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  mmK8Generic(false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
-}
-export function mm_k6(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  mmK8(true, true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
-}
-export function mm_k6_x(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  mmK8(true, false, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
-}
-export function mm_k6_generic(w: usize, nCols: i32, r0: i32, r1: i32, xq: usize, xd: usize, xs: usize, nTok: i32, y: usize, ys: i32): void {
-  mmK8Generic(true, w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
+  mmK8Generic(w, nCols, r0, r1, xq, xd, xs, nTok, y, ys);
 }

@@ -48,6 +48,7 @@ export * from "./q8r";
 export * from "./q8u";
 export * from "./q4k";
 export * from "./k8";
+export * from "./q6k";
 export * from "./float";
 export * from "./attention";
 export * from "./swiglu";

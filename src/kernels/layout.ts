@@ -20,17 +20,24 @@
 //         low nibble column 64c + l, high nibble column 64c + 32 + l, l < 32), so that one 16-byte
 //         load holds 8 columns of the 4 rows and one dot against 4 splatted activations serves them.
 //         Nothing is unpacked in the kernel's loop, and every activation is loaded once per group.
-//   k8    Q5_K, Q6_K — widened to one byte per quant per 256 columns (336 bytes): f32 d, f32 dmin,
-//         8 pad bytes, i16 sc[16] (scale per 16 columns), i16 m[16] (offset per 16 columns), u8
-//         q[256]. Q5_K: q 0..31, m = the min of the 32-column sub-block; Q6_K: q + 32 (0..63),
-//         m = 32·sc, dmin unused (the kernel mm_k6 takes the offset off in integers).
+//   q6kr  Q6_K — rows interleaved 4 at a time; per group and super-block of 256 columns, 848 bytes
+//         (6.625 bits per weight, GGUF's 6.5625 + 1%): f32 d[4]; then for each unit u = 2c + h
+//         (64-column chunk c, half h) 8 bytes of int8 scales (16 + 8u + 2k + e: row k, sub-block
+//         4c + h (e = 0) or 4c + 2 + h (e = 1)); then per unit 96 quant bytes: the low 4 bits of
+//         the 6-bit q (GGUF quant + 32) of columns 64c + 16h + l and 32 further as q4kr's nibble
+//         pairs (80 + 96u + 16·(l >> 2) + 4k + (l & 3)), then their top 2 bits, two 16-byte
+//         vectors each completing two nibble vectors (80 + 96u + 64 + 16·(l >> 3) + 4k + (l & 3),
+//         bit 4·((l >> 2) & 1) for the low column, 2 above for the high one). See assembly/q6k.ts.
+//   k8    Q5_K — widened to one byte per quant per 256 columns (336 bytes): f32 d, f32 dmin, 8 pad
+//         bytes, i16 sc[16] (scale per 16 columns), i16 m[16] (offset per 16 columns, the min of
+//         the 32-column sub-block), u8 q[256] (0..31).
 //   f32 / f16 / bf16 — GGUF rows as they are.
 // Rows are padded to a multiple of 4 (zero rows) in every layout so that threads split at groups.
 import { FP16_TO_F32, dequantizeRow } from "../gguf/formats/index.ts";
 import { GGMLType } from "../gguf/types.ts";
 import type { KernelMemory } from "./memory.ts";
 
-export type LayoutName = "q8r" | "q8u" | "q8r1" | "q4kr" | "k8" | "f32" | "f16" | "bf16";
+export type LayoutName = "q8r" | "q8u" | "q8r1" | "q4kr" | "q6kr" | "k8" | "f32" | "f16" | "bf16";
 /**
  * The activation format a layout's kernel takes: q8 (Q8_0 as i16), q8i (Q8_0 as int8 with
  * Q8_1 block sums), q8k (Q8_K as int8), or floats.
@@ -71,7 +78,7 @@ const LAYOUTS: Record<number, LayoutInfo> = {
   [GGMLType.Q5_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
   [GGMLType.Q4_K]: { layout: "q4kr", act: "q8k", kernel: "mm_q4k", bytes: (c, r) => (c / 256) * 152 * r },
   [GGMLType.Q5_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 336 * r },
-  [GGMLType.Q6_K]: { layout: "k8", act: "q8k", kernel: "mm_k6", bytes: (c, r) => (c / 256) * 336 * r },
+  [GGMLType.Q6_K]: { layout: "q6kr", act: "q8k", kernel: "mm_q6k", bytes: (c, r) => (c / 256) * 212 * r },
   [GGMLType.F32]: { layout: "f32", act: "f32", kernel: "mm_f32", bytes: (c, r) => c * 4 * r },
   [GGMLType.F16]: { layout: "f16", act: "f16", kernel: "mm_f16", bytes: (c, r) => c * 2 * r },
   [GGMLType.BF16]: { layout: "bf16", act: "bf16", kernel: "mm_bf16", bytes: (c, r) => c * 2 * r },
@@ -145,6 +152,25 @@ function kMin(s: Uint8Array, o: number, j: number): number {
   return j < 4 ? s[o + j + 4] & 63 : (s[o + j + 4] >> 4) | ((s[o + j] >> 6) << 4);
 }
 
+/** unpackQ6's output: the 256 6-bit quants (GGUF quant + 32) of one Q6_K block. */
+const q6Values = new Uint8Array(256);
+
+/** The 6-bit quants of the GGUF Q6_K block at src[o] (ql[128], qh[64], scales[16], d) in column order. */
+function unpackQ6(src: Uint8Array, o: number, q: Uint8Array): void {
+  // ggml's dequantize_row_q6_K: two halves of 128, each from 64 ql bytes and 32 qh bytes
+  for (let n = 0; n < 2; n++) {
+    const ql = o + 64 * n;
+    const qh = o + 128 + 32 * n;
+    for (let l = 0; l < 32; l++) {
+      const h = src[qh + l];
+      q[128 * n + l] = (src[ql + l] & 0xf) | ((h & 3) << 4);
+      q[128 * n + l + 32] = (src[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4);
+      q[128 * n + l + 64] = (src[ql + l] >> 4) | (((h >> 4) & 3) << 4);
+      q[128 * n + l + 96] = (src[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4);
+    }
+  }
+}
+
 /** Reads rows [row0, row0 + n) of a GGUF tensor's bytes into dst[0..) (e.g. from the file). */
 export type RowReader = (row0: number, n: number, dst: Uint8Array) => void;
 
@@ -173,7 +199,7 @@ export function packTensorRows(mem: KernelMemory, type: number, nCols: number, n
   const out = mem.u8.subarray(ptr, ptr + bytes);
   // Every byte of the real rows is written below; only the padding rows must be zeroed (the memory may
   // be reused): in the interleaved layouts they sit in the last group of 4 rows, else at the end.
-  const interleaved = info.layout === "q8r" || info.layout === "q8u" || info.layout === "q8r1" || info.layout === "q4kr";
+  const interleaved = info.layout === "q8r" || info.layout === "q8u" || info.layout === "q8r1" || info.layout === "q4kr" || info.layout === "q6kr";
   out.fill(0, interleaved ? bytes - bytes / (nRowsPadded / 4) : (bytes / nRowsPadded) * nRows);
   const t: KTensor = { mem, layout: info.layout, type, act: info.act, kernel: info.kernel, ptr, bytes, nCols, nRows, nRowsPadded };
   if (info.layout === "f32" || info.layout === "f16" || info.layout === "bf16") {
@@ -255,44 +281,51 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
       for (let r = r0; r < r1; r++) {
         for (let s = 0; s < nsb; s++) {
           const o = (r * nsb + s) * 336;
-          const bo = (r - r0) * rowBytes + s * (type === GGMLType.Q5_K ? 176 : 210);
-          if (type === GGMLType.Q5_K) {
-            dv.setFloat32(o, f16(src, bo), true);
-            dv.setFloat32(o + 4, f16(src, bo + 2), true);
-            for (let j = 0; j < 8; j++) {
-              const sc = kScale(src, bo + 4, j);
-              const m = kMin(src, bo + 4, j);
-              dv.setInt16(o + 16 + 4 * j, sc, true);
-              dv.setInt16(o + 18 + 4 * j, sc, true);
-              dv.setInt16(o + 48 + 4 * j, m, true);
-              dv.setInt16(o + 50 + 4 * j, m, true);
+          const bo = (r - r0) * rowBytes + s * 176;
+          dv.setFloat32(o, f16(src, bo), true);
+          dv.setFloat32(o + 4, f16(src, bo + 2), true);
+          for (let j = 0; j < 8; j++) {
+            const sc = kScale(src, bo + 4, j);
+            const m = kMin(src, bo + 4, j);
+            dv.setInt16(o + 16 + 4 * j, sc, true);
+            dv.setInt16(o + 18 + 4 * j, sc, true);
+            dv.setInt16(o + 48 + 4 * j, m, true);
+            dv.setInt16(o + 50 + 4 * j, m, true);
+          }
+          for (let c = 0; c < 4; c++) {
+            for (let l = 0; l < 32; l++) {
+              const b = src[bo + 48 + 32 * c + l];
+              const h = src[bo + 16 + l];
+              out[o + 80 + 64 * c + l] = (b & 15) + (((h >> (2 * c)) & 1) << 4);
+              out[o + 80 + 64 * c + 32 + l] = (b >> 4) + (((h >> (2 * c + 1)) & 1) << 4);
             }
-            for (let c = 0; c < 4; c++) {
-              for (let l = 0; l < 32; l++) {
-                const b = src[bo + 48 + 32 * c + l];
-                const h = src[bo + 16 + l];
-                out[o + 80 + 64 * c + l] = (b & 15) + (((h >> (2 * c)) & 1) << 4);
-                out[o + 80 + 64 * c + 32 + l] = (b >> 4) + (((h >> (2 * c + 1)) & 1) << 4);
-              }
-            }
-          } else {
-            dv.setFloat32(o, f16(src, bo + 208), true);
-            for (let k = 0; k < 16; k++) {
-              const sc = (src[bo + 192 + k] << 24) >> 24;
-              dv.setInt16(o + 16 + 2 * k, sc, true);
-              dv.setInt16(o + 48 + 2 * k, 32 * sc, true);
-            }
-            for (let n = 0; n < 2; n++) {
-              const ql = bo + 64 * n;
-              const qh = bo + 128 + 32 * n;
-              const e = o + 80 + 128 * n;
-              for (let l = 0; l < 32; l++) {
-                const h = src[qh + l];
-                out[e + l] = (src[ql + l] & 0xf) | ((h & 3) << 4);
-                out[e + l + 32] = (src[ql + l + 32] & 0xf) | (((h >> 2) & 3) << 4);
-                out[e + l + 64] = (src[ql + l] >> 4) | (((h >> 4) & 3) << 4);
-                out[e + l + 96] = (src[ql + l + 32] >> 4) | (((h >> 6) & 3) << 4);
-              }
+          }
+        }
+      }
+      break;
+    }
+    case "q6kr": {
+      const nsb = nCols / 256;
+      const q = q6Values;
+      for (let r = r0; r < r1; r++) {
+        const k = r & 3;
+        for (let s = 0; s < nsb; s++) {
+          const o = ((r >> 2) * nsb + s) * 848;
+          const bo = (r - r0) * rowBytes + s * 210;
+          dv.setFloat32(o + 4 * k, f16(src, bo + 208), true);
+          unpackQ6(src, bo, q);
+          for (let u = 0; u < 8; u++) {
+            const lo = 64 * (u >> 1) + 16 * (u & 1); // the unit's first low column; high = lo + 32
+            out[o + 16 + 8 * u + 2 * k] = src[bo + 192 + (lo >> 4)];
+            out[o + 16 + 8 * u + 2 * k + 1] = src[bo + 192 + ((lo + 32) >> 4)];
+            const e = o + 80 + 96 * u + 4 * k;
+            for (let l = 0; l < 16; l++) {
+              const a = q[lo + l];
+              const c = q[lo + 32 + l];
+              out[e + 16 * (l >> 2) + (l & 3)] = (a & 15) | ((c & 15) << 4);
+              const at = e + 64 + 16 * (l >> 3) + (l & 3);
+              const sh = 4 * ((l >> 2) & 1);
+              out[at] = (sh === 0 ? 0 : out[at]) | ((a >> 4) << sh) | ((c >> 4) << (sh + 2));
             }
           }
         }
@@ -354,10 +387,31 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
       }
       return;
     }
+    case "q6kr": {
+      // ggml's dequantize_row_q6_K: y = (d·sc)·(q − 32), the product d·sc rounded to f32
+      const dv = new DataView(u8.buffer, t.ptr, t.bytes);
+      const k = row & 3;
+      for (let s = 0; s < n / 256; s++) {
+        const o = ((row >> 2) * (n / 256) + s) * 848;
+        const d = dv.getFloat32(o + 4 * k, true);
+        for (let u = 0; u < 8; u++) {
+          const lo = s * 256 + 64 * (u >> 1) + 16 * (u & 1);
+          for (let e = 0; e < 2; e++) {
+            const ds = Math.fround(d * dv.getInt8(o + 16 + 8 * u + 2 * k + e));
+            for (let l = 0; l < 16; l++) {
+              const b = dv.getUint8(o + 80 + 96 * u + 16 * (l >> 2) + 4 * k + (l & 3));
+              const h = dv.getUint8(o + 80 + 96 * u + 64 + 16 * (l >> 3) + 4 * k + (l & 3));
+              const q = (e ? b >> 4 : b & 15) | (((h >> (4 * ((l >> 2) & 1) + 2 * e)) & 3) << 4);
+              dst[lo + 32 * e + l] = Math.fround(ds * (q - 32));
+            }
+          }
+        }
+      }
+      return;
+    }
     case "k8": {
       const nsb = n / 256;
       const dv = new DataView(u8.buffer, t.ptr, t.bytes);
-      const q6 = t.type === GGMLType.Q6_K;
       for (let s = 0; s < nsb; s++) {
         const o = (row * nsb + s) * 336;
         const d = dv.getFloat32(o, true);
@@ -366,7 +420,7 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
           const sc = dv.getInt16(o + 16 + 2 * (e >> 4), true);
           const m = dv.getInt16(o + 48 + 2 * (e >> 4), true);
           const q = dv.getUint8(o + 80 + e);
-          dst[s * 256 + e] = q6 ? Math.fround(Math.fround(d * sc) * (q - 32)) : Math.fround(Math.fround(d * sc) * q) - Math.fround(dmin * m);
+          dst[s * 256 + e] = Math.fround(Math.fround(d * sc) * q) - Math.fround(dmin * m);
         }
       }
       return;

@@ -41,7 +41,7 @@ export const MIN_PARALLEL_WORK = 1 << 18;
 export const KERNEL_NAMES = [
   "mm_q8r", "mm_q8r_generic", "mm_q8r1", "mm_q8r1_generic", "mm_q8r1_x", "mm_q40", "mm_q40_x", "mm_q40_generic",
   "mm_q50", "mm_q50_x", "mm_q50_generic", "mm_q4k", "mm_q4k_generic",
-  "mm_k8", "mm_k8_generic", "mm_q4k_x", "mm_k8_x", "mm_k6", "mm_k6_x", "mm_k6_generic", "mm_f32", "mm_f32_generic", "mm_f16", "mm_f16_generic", "mm_bf16", "mm_bf16_generic",
+  "mm_k8", "mm_k8_generic", "mm_q4k_x", "mm_k8_x", "mm_q6k", "mm_q6k_x", "mm_q6k_generic", "mm_f32", "mm_f32_generic", "mm_f16", "mm_f16_generic", "mm_bf16", "mm_bf16_generic",
   "attend_mt", "mm_q8r_x", "swiglu_mt", "quantize_mt",
 ];
 

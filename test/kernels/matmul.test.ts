@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { dequantize, quantize } from "../../src/gguf/formats/index.ts";
 import { GGMLType } from "../../src/gguf/types.ts";
-import { Kernels } from "../../src/kernels/index.ts";
+import { decodePackedRow, Kernels } from "../../src/kernels/index.ts";
 import { addBlockMinCorrection, hasBlockMin, matmulInputKind, q8_1SumCorrection, roundMatmulInput } from "../../src/engine/matmul-input.ts";
 import { matmul, MATMUL_ROW_BLOCK } from "../../src/engine/ops.ts";
 import { makeQTensor } from "../../src/engine/qtensor.ts";
@@ -130,4 +130,24 @@ test("matmul Q8_0: a tensor holding the quant −128 runs the exact variant, wit
   for (let i = 0; i < nCols; i++) s += wd[nCols + i] * x[i];
   assert.ok(Math.abs(ys[0][1] - s) < 0.02 * (1 + Math.abs(s)), `row 1: ${ys[0][1]} vs ${s}`);
   assert.equal(new Kernels({ threads: 1 }).pack(GGMLType.Q8_0, nCols, nRows, quantize(GGMLType.Q8_0, new Float32Array(nCols * nRows).fill(0.5))).exactDot, undefined);
+});
+
+test("packed weights decode (embedding rows) to exactly ggml's dequantized values, every layout and padding", () => {
+  const k = new Kernels({ threads: 1 });
+  for (const [name, blk] of TYPES) {
+    const type = GGMLType[name];
+    const r = rng(type * 31 + 5);
+    const nCols = blk === 1 ? 40 : blk * 2;
+    const nRows = 7; // a padded last group of 4 rows
+    const wf = new Float32Array(nCols * nRows).map(() => (r() * 2 - 1) * (0.5 + r()));
+    const bytes = type === GGMLType.F32 ? new Uint8Array(wf.buffer.slice(0)) : quantize(type, wf);
+    const want = dequantize(type, bytes, nCols * nRows);
+    const W = k.pack(type, nCols, nRows, bytes);
+    const row = new Float32Array(nCols);
+    for (let i = 0; i < nRows; i++) {
+      decodePackedRow(W, i, row);
+      // === (not deepEqual): Q4_0's 0·d may come out −0 in ggml and +0 here
+      for (let j = 0; j < nCols; j++) assert.ok(row[j] === want[i * nCols + j], `${name} row ${i} col ${j}: ${row[j]} != ${want[i * nCols + j]}`);
+    }
+  }
 });
