@@ -65,6 +65,26 @@ export function dotU8(w: v128, x: v128, R: bool): v128 {
   return i16x8.add(v128.shuffle<i16>(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14), v128.shuffle<i16>(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15));
 }
 
+/** [Σ_j m_kj·(bs_2j + bs_2j+1)] for rows k = 0..3: mins at mp (u8 [4][8]), the 16 activation sums at bs. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function kMins4(mp: usize, bs: usize, ones: v128): v128 {
+  const b = i16x8.narrow_i32x4_s(i32x4.dot_i16x8_s(v128.load(bs), ones), i32x4.dot_i16x8_s(v128.load(bs, 16), ones));
+  return hsum4(
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp), b),
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 8), b),
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 16), b),
+    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 24), b),
+  );
+}
+
+/** acc + (d·d_x)·f32(isum) for the 4 rows (d their scales, dx the token's d_x splatted), in f32. */
+// @ts-expect-error: AssemblyScript decorator
+@inline
+export function kAcc4(acc: v128, d: v128, dx: v128, s: v128): v128 {
+  return f32x4.add(acc, f32x4.mul(f32x4.mul(d, dx), f32x4.convert_i32x4_s(s)));
+}
+
 /** A token tile's outputs: T tokens (1, 2, 4) × rows 4g..4g+3 (one f32x4 per token) at y. */
 // @ts-expect-error: AssemblyScript decorator
 @inline

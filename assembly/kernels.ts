@@ -45,9 +45,9 @@
 
 export * from "./quantize";
 export * from "./q8r";
-export * from "./q8u";
+export * from "./q45";
 export * from "./q4k";
-export * from "./k8";
+export * from "./q5k";
 export * from "./q6k";
 export * from "./float";
 export * from "./attention";

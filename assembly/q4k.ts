@@ -1,4 +1,4 @@
-import { dotU8, hsum4, storeTile, tokenBlock } from "./common";
+import { dotU8, kAcc4, kMins4, storeTile, tokenBlock } from "./common";
 
 // ---------------------------------------------------------------------------------------------
 // K-quants against Q8_K activations as int8 (xq: i8 (nTok, nCols), xd: f32 per 256, xs: i16 sums
@@ -9,7 +9,7 @@ import { dotU8, hsum4, storeTile, tokenBlock } from "./common";
 // Per super-block of 256: isum = Σ_j sc_j·Σ q·x, msum = Σ_k m_k·bsum_k (exact integers), and in
 // f32 (Q4_K below; one f32x4 for the 4 rows of a group), the min term in its own accumulator as in
 // ggml's AVX2 code:   a = a + (d·d_x)·f32(isum);  m = m + (dmin·d_x)·f32(msum);  y = a − m
-// (Q5_K/Q6_K in k8.ts keep f64 sums). Token tiling as for Q8R (T = 4, 2, 1 tokens per pass over a row).
+// (Q5_K, q5k.ts, shares this; Q6_K, q6k.ts, keeps f64 sums). Token tiling as for Q8R (T = 4, 2, 1 tokens per pass over a row).
 
 // Q4KR: Q4_K, 4 rows interleaved (layout.ts q4kr), 608 bytes per group and super-block of 256
 // columns: f32 d[4], f32 dmin[4], u8 scales (32 + 4j + k: sub-block j, row k), u8 mins (64 + 8k +
@@ -33,26 +33,6 @@ import { dotU8, hsum4, storeTile, tokenBlock } from "./common";
 function q4kW(s: v128, q: v128, x: usize, R: bool): v128 {
   // s + the 4 rows' pair sums of one nibble half (q: 16 bytes of 0..15) · 4 activations at x
   return i16x8.add(s, dotU8(q, v128.load32_splat(x), R));
-}
-
-/** [Σ_j m_kj·(bs_2j + bs_2j+1)] for rows k = 0..3: mins at mp (u8 [4][8]), the 16 activation sums at bs. */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function q4kMins(mp: usize, bs: usize, ones: v128): v128 {
-  const b = i16x8.narrow_i32x4_s(i32x4.dot_i16x8_s(v128.load(bs), ones), i32x4.dot_i16x8_s(v128.load(bs, 16), ones));
-  return hsum4(
-    i32x4.dot_i16x8_s(v128.load8x8_u(mp), b),
-    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 8), b),
-    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 16), b),
-    i32x4.dot_i16x8_s(v128.load8x8_u(mp, 24), b),
-  );
-}
-
-/** acc + (d·d_x)·f32(isum) for the 4 rows (d their scales, dx the token's d_x splatted), in f32. */
-// @ts-expect-error: AssemblyScript decorator
-@inline
-function q4kAcc(acc: v128, d: v128, dx: v128, s: v128): v128 {
-  return f32x4.add(acc, f32x4.mul(f32x4.mul(d, dx), f32x4.convert_i32x4_s(s)));
 }
 
 /** One group of 4 rows × tokens [t0, t0 + T) (T = 1, 2, 4) → y. */
@@ -227,17 +207,17 @@ function q4krTile(R: bool, T: i32, wg: usize, nsb: i32, xq: usize, xd: usize, xs
     const dmin = v128.load(bp, 16);
     const bs = xs + <usize>t0 * br + (<usize>sb << 5);
     const dx = xd + <usize>t0 * dr + (<usize>sb << 2);
-    a0 = q4kAcc(a0, d, v128.load32_splat(dx), v0);
-    m0 = q4kAcc(m0, dmin, v128.load32_splat(dx), q4kMins(bp + 64, bs, ones));
+    a0 = kAcc4(a0, d, v128.load32_splat(dx), v0);
+    m0 = kAcc4(m0, dmin, v128.load32_splat(dx), kMins4(bp + 64, bs, ones));
     if (T >= 2) {
-      a1 = q4kAcc(a1, d, v128.load32_splat(dx + dr), v1);
-      m1 = q4kAcc(m1, dmin, v128.load32_splat(dx + dr), q4kMins(bp + 64, bs + br, ones));
+      a1 = kAcc4(a1, d, v128.load32_splat(dx + dr), v1);
+      m1 = kAcc4(m1, dmin, v128.load32_splat(dx + dr), kMins4(bp + 64, bs + br, ones));
     }
     if (T == 4) {
-      a2 = q4kAcc(a2, d, v128.load32_splat(dx + 2 * dr), v2);
-      m2 = q4kAcc(m2, dmin, v128.load32_splat(dx + 2 * dr), q4kMins(bp + 64, bs + 2 * br, ones));
-      a3 = q4kAcc(a3, d, v128.load32_splat(dx + 3 * dr), v3);
-      m3 = q4kAcc(m3, dmin, v128.load32_splat(dx + 3 * dr), q4kMins(bp + 64, bs + 3 * br, ones));
+      a2 = kAcc4(a2, d, v128.load32_splat(dx + 2 * dr), v2);
+      m2 = kAcc4(m2, dmin, v128.load32_splat(dx + 2 * dr), kMins4(bp + 64, bs + 2 * br, ones));
+      a3 = kAcc4(a3, d, v128.load32_splat(dx + 3 * dr), v3);
+      m3 = kAcc4(m3, dmin, v128.load32_splat(dx + 3 * dr), kMins4(bp + 64, bs + 3 * br, ones));
     }
   }
   storeTile(T, y, ys, t0, g, f32x4.sub(a0, m0), f32x4.sub(a1, m1), f32x4.sub(a2, m2), f32x4.sub(a3, m3));
@@ -342,10 +322,10 @@ function q4krTwo(R: bool, wA: usize, wB: usize, nsb: i32, xq: usize, xd: usize, 
     }
     const bs = xs + (<usize>sb << 5);
     const dx = v128.load32_splat(xd + (<usize>sb << 2));
-    aA = q4kAcc(aA, v128.load(pa), dx, va);
-    mA = q4kAcc(mA, v128.load(pa, 16), dx, q4kMins(pa + 64, bs, ones));
-    aB = q4kAcc(aB, v128.load(pb), dx, vb);
-    mB = q4kAcc(mB, v128.load(pb, 16), dx, q4kMins(pb + 64, bs, ones));
+    aA = kAcc4(aA, v128.load(pa), dx, va);
+    mA = kAcc4(mA, v128.load(pa, 16), dx, kMins4(pa + 64, bs, ones));
+    aB = kAcc4(aB, v128.load(pb), dx, vb);
+    mB = kAcc4(mB, v128.load(pb, 16), dx, kMins4(pb + 64, bs, ones));
   }
   v128.store(yA, f32x4.sub(aA, mA));
   v128.store(yB, f32x4.sub(aB, mB));

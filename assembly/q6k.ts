@@ -19,9 +19,9 @@ import { dotU8, tokenBlock } from "./common";
 // sums (≤ 2·63·127, so two of one sub-block still fit i16), scaled by pmaddwd against the rows'
 // scales: i32 isum = Σ_j sc_j·Σ q·x. The offset is taken off in integers as ggml does:
 // msum = 32·Σ_j sc_j·bs_j (bs: the activations' sums of 16), one pmaddwd per unit and token.
-// Then, per row, in f64 as before (the k8 layout's numerics, bit for bit):
+// Then, per row, in f64 (the numerics of the byte-per-quant layout this replaced, bit for bit):
 //   a = a + (d·d_x)·f64(isum − msum);   y = f32(a)
-// (k8 widened Q6_K to a byte per quant, 10.5 bits per weight: 1.6× the file in memory and in
+// (That layout widened Q6_K to a byte per quant, 10.5 bits per weight: 1.6× the file in memory and in
 // decode's weight traffic.)
 
 /** Row k's low-sub-block scale in lanes 2k, 2k+1 (s: a unit's scales widened to i16). */

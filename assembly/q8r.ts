@@ -25,7 +25,7 @@ import { storeTile, tokenBlock } from "./common";
 // loop over chunk pairs keeps each chunk's weights in registers while every token uses them.
 // Decoding two adjacent row groups at a time, sharing the activation loads, was slower from L3: the
 // two streams a group apart defeat the prefetcher for narrow matrices. Two groups from the two
-// halves of the row range, far apart, are faster (q8rTwo, and likewise q4krTwo, q8uTwo): ×1.2 from
+// halves of the row range, far apart, are faster (q8rTwo, and likewise q4krTwo): ×1.2 from
 // DRAM at one token in bench:ab — one thread keeps two sequential streams in flight.)
 
 // @ts-expect-error: AssemblyScript decorator

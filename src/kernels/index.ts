@@ -60,7 +60,7 @@ export interface KernelsOptions {
 }
 
 /** Kernels with a variant (`_x`) that avoids relaxed_dot_i8x16_i7x16_s. */
-const RELAXED_DOT_KERNELS = new Set(["mm_q8r", "mm_q40", "mm_q50", "mm_q8r1", "mm_q4k", "mm_k8", "mm_q6k"]);
+const RELAXED_DOT_KERNELS = new Set(["mm_q8r", "mm_q40", "mm_q41", "mm_q50", "mm_q51", "mm_q4k", "mm_q5k", "mm_q6k"]);
 
 export class Kernels {
   readonly mem: KernelMemory;

@@ -6,17 +6,20 @@
 //         product against 4 activations cover the 4 rows. Each thread streams one contiguous range
 //         of groups. A tensor holding the quant −128 (never written by ggml's quantizer) runs the
 //         kernel variant mm_q8r_x (KTensor.exactDot), whose i16 path has no sign flip to overflow.
-//   q8u   Q4_0, Q5_0 — 144 bytes per group and block: f32 d[4], then the quants stored unsigned
-//         (0..15 / 0..31; the kernels take the offset 8 / 16 off in integers), the 4 rows
-//         interleaved by chunks of 4 columns (byte 16 + 16·(j >> 2) + 4·k + (j & 3): row k,
-//         column j) for the 7-bit relaxed dot: exactly ggml's integer dot products, at the cost
-//         of reading 8.5 instead of 4.5/5.5 bits per weight.
-//   q8r1  Q4_1, Q5_1 — the same with f32 m[4] after d[4] (160 bytes), quants 0..15/0..31.
+//   q4r   Q4_0, Q4_1 — per group and 32-column block: f32 d[4] (Q4_1: then f32 m[4]), then GGUF's
+//         nibble pairs (low nibble column j, high nibble column j + 16, j < 16) of the 4 rows
+//         interleaved by 4 (hdr + 16·(j >> 2) + 4k + (j & 3)): 80 / 96 bytes, 5 / 6 bits per
+//         weight against GGUF's 4.5 / 5. The quants are unsigned (0..15): the kernels take Q4_0's
+//         offset 8 off in integers, exactly ggml's integer dot products.
+//   q8u   Q5_0, Q5_1 — the same header, then one byte per quant (0..31; Q5_0's offset 16 comes off
+//         in integers), interleaved by 4 (hdr + 16·(j >> 2) + 4k + (j & 3), j < 32): 144 / 160
+//         bytes, 8.5 / 10 bits per weight against 5.5 / 6 (a nibble layout with the 5th bits beside
+//         lost 10-40% of the speed to joining them; see assembly/q45.ts).
 //   q4kr  Q4_K — rows interleaved 4 at a time; per group and super-block of 256 columns, 608
 //         bytes (4.75 bits per weight, GGUF's 4.5 + 5.6%): f32 d[4], f32 dmin[4] (offsets 0, 16);
 //         the 6-bit scales unpacked to bytes (offset 32 + 4j + k: sub-block j, row k); the mins
 //         unpacked to bytes (offset 64 + 8k + j); then per 64-column chunk c the 4 rows' GGUF quant
-//         bytes interleaved by 4 as in q8u (offset 96 + 128c + 16·(l >> 2) + 4k + (l & 3): row k,
+//         bytes interleaved by 4 as in q8r (offset 96 + 128c + 16·(l >> 2) + 4k + (l & 3): row k,
 //         low nibble column 64c + l, high nibble column 64c + 32 + l, l < 32), so that one 16-byte
 //         load holds 8 columns of the 4 rows and one dot against 4 splatted activations serves them.
 //         Nothing is unpacked in the kernel's loop, and every activation is loaded once per group.
@@ -28,16 +31,18 @@
 //         pairs (80 + 96u + 16·(l >> 2) + 4k + (l & 3)), then their top 2 bits, two 16-byte
 //         vectors each completing two nibble vectors (80 + 96u + 64 + 16·(l >> 3) + 4k + (l & 3),
 //         bit 4·((l >> 2) & 1) for the low column, 2 above for the high one). See assembly/q6k.ts.
-//   k8    Q5_K — widened to one byte per quant per 256 columns (336 bytes): f32 d, f32 dmin, 8 pad
-//         bytes, i16 sc[16] (scale per 16 columns), i16 m[16] (offset per 16 columns, the min of
-//         the 32-column sub-block), u8 q[256] (0..31).
+//   q5kr  Q5_K — q4kr with each 64-column chunk's 5th bits after its 128 nibble bytes: 736 bytes
+//         per group and super-block (5.75 bits per weight, GGUF's 5.5 + 4.5%): header as q4kr, then
+//         per chunk c at 96 + 160c the nibble pairs as q4kr, then two 16-byte bit vectors (96 +
+//         160c + 128 + 16·(i >> 2) + 4k + (l & 3), i = l >> 2: bit 2·(i & 3) is column 64c + l's,
+//         the next bit column 64c + 32 + l's). See assembly/q5k.ts.
 //   f32 / f16 / bf16 — GGUF rows as they are.
 // Rows are padded to a multiple of 4 (zero rows) in every layout so that threads split at groups.
 import { FP16_TO_F32, dequantizeRow } from "../gguf/formats/index.ts";
 import { GGMLType } from "../gguf/types.ts";
 import type { KernelMemory } from "./memory.ts";
 
-export type LayoutName = "q8r" | "q8u" | "q8r1" | "q4kr" | "q6kr" | "k8" | "f32" | "f16" | "bf16";
+export type LayoutName = "q8r" | "q4r" | "q8u" | "q4kr" | "q5kr" | "q6kr" | "f32" | "f16" | "bf16";
 /**
  * The activation format a layout's kernel takes: q8 (Q8_0 as i16), q8i (Q8_0 as int8 with
  * Q8_1 block sums), q8k (Q8_K as int8), or floats.
@@ -72,12 +77,12 @@ interface LayoutInfo {
 
 const LAYOUTS: Record<number, LayoutInfo> = {
   [GGMLType.Q8_0]: { layout: "q8r", act: "q8", kernel: "mm_q8r", bytes: (c, r) => (c / 32) * 36 * r },
-  [GGMLType.Q4_0]: { layout: "q8u", act: "q8i", kernel: "mm_q40", bytes: (c, r) => (c / 32) * 36 * r },
+  [GGMLType.Q4_0]: { layout: "q4r", act: "q8i", kernel: "mm_q40", bytes: (c, r) => (c / 32) * 20 * r },
+  [GGMLType.Q4_1]: { layout: "q4r", act: "q8i", kernel: "mm_q41", bytes: (c, r) => (c / 32) * 24 * r },
   [GGMLType.Q5_0]: { layout: "q8u", act: "q8i", kernel: "mm_q50", bytes: (c, r) => (c / 32) * 36 * r },
-  [GGMLType.Q4_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
-  [GGMLType.Q5_1]: { layout: "q8r1", act: "q8i", kernel: "mm_q8r1", bytes: (c, r) => (c / 32) * 40 * r },
+  [GGMLType.Q5_1]: { layout: "q8u", act: "q8i", kernel: "mm_q51", bytes: (c, r) => (c / 32) * 40 * r },
   [GGMLType.Q4_K]: { layout: "q4kr", act: "q8k", kernel: "mm_q4k", bytes: (c, r) => (c / 256) * 152 * r },
-  [GGMLType.Q5_K]: { layout: "k8", act: "q8k", kernel: "mm_k8", bytes: (c, r) => (c / 256) * 336 * r },
+  [GGMLType.Q5_K]: { layout: "q5kr", act: "q8k", kernel: "mm_q5k", bytes: (c, r) => (c / 256) * 184 * r },
   [GGMLType.Q6_K]: { layout: "q6kr", act: "q8k", kernel: "mm_q6k", bytes: (c, r) => (c / 256) * 212 * r },
   [GGMLType.F32]: { layout: "f32", act: "f32", kernel: "mm_f32", bytes: (c, r) => c * 4 * r },
   [GGMLType.F16]: { layout: "f16", act: "f16", kernel: "mm_f16", bytes: (c, r) => c * 2 * r },
@@ -98,53 +103,8 @@ export function kernelSupports(type: number): boolean {
 
 const f16 = (b: Uint8Array, o: number): number => FP16_TO_F32[b[o] | (b[o + 1] << 8)];
 
-/** Byte offsets of column j within a q8r/q8u/q8r1 group-block row (chunks of 4 columns). */
+/** Byte offsets of column j within a q8r group-block row, or of nibble pair j in q4r/q4kr (chunks of 4 columns). */
 const POS_CHUNKS = Int32Array.from({ length: 32 }, (_, j) => ((j >> 2) << 4) + (j & 3));
-/** unpack32's [d, m] (no array allocated per block). */
-const unpacked = new Float64Array(2);
-
-/**
- * Widens the GGUF block of 32 at src[o] (types Q4_0/Q5_0/Q4_1/Q5_1; Q8_0's quants are copied as they
- * are, see packRows) into q (32 bytes: the unsigned quants — Q4_0/Q5_0 without their offset 8/16),
- * and [d, m] into `unpacked`.
- */
-function unpack32(type: number, src: Uint8Array, o: number, q: Int8Array): void {
-  switch (type) {
-    case GGMLType.Q4_0:
-      for (let j = 0; j < 16; j++) {
-        q[j] = src[o + 2 + j] & 15;
-        q[j + 16] = src[o + 2 + j] >> 4;
-      }
-      unpacked[0] = f16(src, o);
-      unpacked[1] = 0;
-      return;
-    case GGMLType.Q4_1:
-      for (let j = 0; j < 16; j++) {
-        q[j] = src[o + 4 + j] & 15;
-        q[j + 16] = src[o + 4 + j] >> 4;
-      }
-      unpacked[0] = f16(src, o);
-      unpacked[1] = f16(src, o + 2);
-      return;
-    case GGMLType.Q5_0:
-    case GGMLType.Q5_1: {
-      const h = type === GGMLType.Q5_1 ? 2 : 0;
-      const qh = (src[o + 2 + h] | (src[o + 3 + h] << 8) | (src[o + 4 + h] << 16) | (src[o + 5 + h] << 24)) >>> 0;
-      for (let j = 0; j < 16; j++) {
-        const b = src[o + 6 + h + j];
-        q[j] = (b & 15) | (((qh >>> j) << 4) & 0x10);
-        q[j + 16] = (b >> 4) | ((qh >>> (j + 12)) & 0x10);
-      }
-      unpacked[0] = f16(src, o);
-      unpacked[1] = type === GGMLType.Q5_1 ? f16(src, o + 2) : 0;
-      return;
-    }
-  }
-  throw new Error(`unpack32: type ${type}`);
-}
-
-const BLOCK32_BYTES: Record<number, number> = { [GGMLType.Q8_0]: 34, [GGMLType.Q4_0]: 18, [GGMLType.Q5_0]: 22, [GGMLType.Q4_1]: 20, [GGMLType.Q5_1]: 24 };
-
 function kScale(s: Uint8Array, o: number, j: number): number {
   return j < 4 ? s[o + j] & 63 : (s[o + j + 4] & 0xf) | ((s[o + j - 4] >> 6) << 4);
 }
@@ -199,7 +159,7 @@ export function packTensorRows(mem: KernelMemory, type: number, nCols: number, n
   const out = mem.u8.subarray(ptr, ptr + bytes);
   // Every byte of the real rows is written below; only the padding rows must be zeroed (the memory may
   // be reused): in the interleaved layouts they sit in the last group of 4 rows, else at the end.
-  const interleaved = info.layout === "q8r" || info.layout === "q8u" || info.layout === "q8r1" || info.layout === "q4kr" || info.layout === "q6kr";
+  const interleaved = info.layout === "q8r" || info.layout === "q4r" || info.layout === "q8u" || info.layout === "q4kr" || info.layout === "q5kr" || info.layout === "q6kr";
   out.fill(0, interleaved ? bytes - bytes / (nRowsPadded / 4) : (bytes / nRowsPadded) * nRows);
   const t: KTensor = { mem, layout: info.layout, type, act: info.act, kernel: info.kernel, ptr, bytes, nCols, nRows, nRowsPadded };
   if (info.layout === "f32" || info.layout === "f16" || info.layout === "bf16") {
@@ -225,35 +185,53 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
   const r1 = r0 + count;
   let minQuant = false;
   switch (info.layout) {
-    case "q8r": case "q8u": case "q8r1": {
+    case "q8r": {
       const nb = nCols / 32;
-      const bb = BLOCK32_BYTES[type];
-      const hdr = info.layout === "q8r1" ? 32 : 16;
-      const gbb = hdr + 128; // bytes per group-block
       const q = new Int8Array(out.buffer, out.byteOffset, out.byteLength);
       const f = new Float32Array(out.buffer, out.byteOffset, out.byteLength >> 2); // out is 64-byte aligned
-      const tmp = new Int8Array(32);
-      const q8 = type === GGMLType.Q8_0;
       for (let r = r0; r < r1; r++) {
-        const g = r >> 2;
         const k = r & 3;
         for (let b = 0; b < nb; b++) {
-          const o = (g * nb + b) * gbb;
+          const o = ((r >> 2) * nb + b) * 144;
+          const so = (r - r0) * rowBytes + b * 34;
+          // the quants as they are (an Int8Array store wraps the byte to its signed value)
+          for (let j = 0; j < 32; j++) {
+            q[o + 16 + 4 * k + POS_CHUNKS[j]] = src[so + 2 + j];
+            if (src[so + 2 + j] === 0x80) minQuant = true;
+          }
+          f[(o >> 2) + k] = f16(src, so);
+        }
+      }
+      break;
+    }
+    case "q4r": case "q8u": {
+      // GGUF blocks: d (f16) [m (f16)] [qh (u32)] qs[16]
+      const nb = nCols / 32;
+      const one = type === GGMLType.Q4_1 || type === GGMLType.Q5_1;
+      const q5 = info.layout === "q8u";
+      const hdr = one ? 32 : 16;
+      const gbb = hdr + (q5 ? 128 : 64);
+      const bb = 18 + (one ? 2 : 0) + (q5 ? 4 : 0);
+      const qs = bb - 16;
+      for (let r = r0; r < r1; r++) {
+        const k = r & 3;
+        for (let b = 0; b < nb; b++) {
+          const o = ((r >> 2) * nb + b) * gbb;
           const so = (r - r0) * rowBytes + b * bb;
-          const base = o + hdr + 4 * k;
-          if (q8) {
-            // Q8_0: the quants as they are (an Int8Array store wraps the byte to its signed value)
-            for (let j = 0; j < 32; j++) {
-              q[base + POS_CHUNKS[j]] = src[so + 2 + j];
-              if (src[so + 2 + j] === 0x80) minQuant = true;
-            }
-            f[(o >> 2) + k] = f16(src, so);
+          dv.setFloat32(o + 4 * k, f16(src, so), true);
+          if (one) dv.setFloat32(o + 16 + 4 * k, f16(src, so + 2), true);
+          const e = o + hdr + 4 * k;
+          if (!q5) {
+            for (let j = 0; j < 16; j++) out[e + POS_CHUNKS[j]] = src[so + qs + j];
             continue;
           }
-          unpack32(type, src, so, tmp);
-          for (let j = 0; j < 32; j++) q[base + POS_CHUNKS[j]] = tmp[j];
-          f[(o >> 2) + k] = unpacked[0];
-          if (hdr === 32) f[(o >> 2) + 4 + k] = unpacked[1];
+          const qh = so + (one ? 4 : 2);
+          const bits = (src[qh] | (src[qh + 1] << 8) | (src[qh + 2] << 16) | (src[qh + 3] << 24)) >>> 0;
+          for (let j = 0; j < 16; j++) {
+            const v = src[so + qs + j];
+            out[e + POS_CHUNKS[j]] = (v & 15) | (((bits >>> j) & 1) << 4);
+            out[e + POS_CHUNKS[j + 16]] = (v >> 4) | (((bits >>> (j + 16)) & 1) << 4);
+          }
         }
       }
       break;
@@ -276,28 +254,27 @@ function packRows(info: LayoutInfo, type: number, nCols: number, out: Uint8Array
       }
       break;
     }
-    case "k8": {
+    case "q5kr": {
       const nsb = nCols / 256;
       for (let r = r0; r < r1; r++) {
+        const k = r & 3;
         for (let s = 0; s < nsb; s++) {
-          const o = (r * nsb + s) * 336;
+          const o = ((r >> 2) * nsb + s) * 736;
           const bo = (r - r0) * rowBytes + s * 176;
-          dv.setFloat32(o, f16(src, bo), true);
-          dv.setFloat32(o + 4, f16(src, bo + 2), true);
+          dv.setFloat32(o + 4 * k, f16(src, bo), true);
+          dv.setFloat32(o + 16 + 4 * k, f16(src, bo + 2), true);
           for (let j = 0; j < 8; j++) {
-            const sc = kScale(src, bo + 4, j);
-            const m = kMin(src, bo + 4, j);
-            dv.setInt16(o + 16 + 4 * j, sc, true);
-            dv.setInt16(o + 18 + 4 * j, sc, true);
-            dv.setInt16(o + 48 + 4 * j, m, true);
-            dv.setInt16(o + 50 + 4 * j, m, true);
+            out[o + 32 + 4 * j + k] = kScale(src, bo + 4, j);
+            out[o + 64 + 8 * k + j] = kMin(src, bo + 4, j);
           }
           for (let c = 0; c < 4; c++) {
+            const e = o + 96 + 160 * c + 4 * k;
             for (let l = 0; l < 32; l++) {
-              const b = src[bo + 48 + 32 * c + l];
-              const h = src[bo + 16 + l];
-              out[o + 80 + 64 * c + l] = (b & 15) + (((h >> (2 * c)) & 1) << 4);
-              out[o + 80 + 64 * c + 32 + l] = (b >> 4) + (((h >> (2 * c + 1)) & 1) << 4);
+              out[e + POS_CHUNKS[l]] = src[bo + 48 + 32 * c + l]; // GGUF's nibble pair: columns 64c + l, 64c + 32 + l
+              const at = e + 128 + 16 * (l >> 4) + (l & 3);
+              const sh = 2 * ((l >> 2) & 3);
+              const bits = ((src[bo + 16 + l] >> (2 * c)) & 3) << sh;
+              out[at] = (sh === 0 ? 0 : out[at]) | bits;
             }
           }
         }
@@ -348,21 +325,35 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
       dequantizeRow(t.type, u8.subarray(t.ptr + row * rb, t.ptr + (row + 1) * rb), dst, n);
       return;
     }
-    case "q8r": case "q8u": case "q8r1": {
-      const nb = n / 32;
-      const hdr = t.layout === "q8r1" ? 32 : 16;
-      const off = t.type === GGMLType.Q4_0 ? 8 : t.type === GGMLType.Q5_0 ? 16 : 0;
-      const gbb = hdr + 128;
+    case "q8r": {
       const dv = new DataView(u8.buffer, t.ptr, t.bytes);
       const g = row >> 2;
       const k = row & 3;
-      for (let b = 0; b < nb; b++) {
-        const o = (g * nb + b) * gbb;
+      for (let b = 0; b < n / 32; b++) {
+        const o = (g * (n / 32) + b) * 144;
         const d = dv.getFloat32(o + 4 * k, true);
-        const m = hdr === 32 ? dv.getFloat32(o + 16 + 4 * k, true) : 0;
+        for (let j = 0; j < 32; j++) dst[b * 32 + j] = Math.fround(d * dv.getInt8(o + 16 + 4 * k + POS_CHUNKS[j]));
+      }
+      return;
+    }
+    case "q4r": case "q8u": {
+      // ggml's dequantize_row_q4_0 / q5_0: (q − off)·d; q4_1 / q5_1: q·d + m
+      const nb = n / 32;
+      const one = t.type === GGMLType.Q4_1 || t.type === GGMLType.Q5_1;
+      const q5 = t.layout === "q8u";
+      const hdr = one ? 32 : 16;
+      const gbb = hdr + (q5 ? 128 : 64);
+      const off = t.type === GGMLType.Q4_0 ? 8 : t.type === GGMLType.Q5_0 ? 16 : 0;
+      const dv = new DataView(u8.buffer, t.ptr, t.bytes);
+      const k = row & 3;
+      for (let b = 0; b < nb; b++) {
+        const o = ((row >> 2) * nb + b) * gbb;
+        const d = dv.getFloat32(o + 4 * k, true);
+        const m = one ? dv.getFloat32(o + 16 + 4 * k, true) : 0;
+        const e = o + hdr + 4 * k;
         for (let j = 0; j < 32; j++) {
-          const qo = o + hdr + 4 * k + POS_CHUNKS[j];
-          dst[b * 32 + j] = Math.fround(d * (dv.getInt8(qo) - off)) + m;
+          const q = q5 ? dv.getUint8(e + POS_CHUNKS[j]) : j < 16 ? dv.getUint8(e + POS_CHUNKS[j]) & 15 : dv.getUint8(e + POS_CHUNKS[j - 16]) >> 4;
+          dst[b * 32 + j] = one ? Math.fround(d * q) + m : Math.fround(d * (q - off));
         }
       }
       return;
@@ -409,18 +400,24 @@ export function decodePackedRow(t: KTensor, row: number, dst: Float32Array): voi
       }
       return;
     }
-    case "k8": {
-      const nsb = n / 256;
+    case "q5kr": {
+      // ggml's dequantize_row_q5_K: y = (d·sc)·q − dmin·m, each product rounded to f32
       const dv = new DataView(u8.buffer, t.ptr, t.bytes);
-      for (let s = 0; s < nsb; s++) {
-        const o = (row * nsb + s) * 336;
-        const d = dv.getFloat32(o, true);
-        const dmin = dv.getFloat32(o + 4, true);
-        for (let e = 0; e < 256; e++) {
-          const sc = dv.getInt16(o + 16 + 2 * (e >> 4), true);
-          const m = dv.getInt16(o + 48 + 2 * (e >> 4), true);
-          const q = dv.getUint8(o + 80 + e);
-          dst[s * 256 + e] = Math.fround(Math.fround(d * sc) * q) - Math.fround(dmin * m);
+      const k = row & 3;
+      for (let s = 0; s < n / 256; s++) {
+        const o = ((row >> 2) * (n / 256) + s) * 736;
+        const d = dv.getFloat32(o + 4 * k, true);
+        const dmin = dv.getFloat32(o + 16 + 4 * k, true);
+        for (let j = 0; j < 8; j++) {
+          const ds = Math.fround(d * dv.getUint8(o + 32 + 4 * j + k));
+          const dm = Math.fround(dmin * dv.getUint8(o + 64 + 8 * k + j));
+          const cp = o + 96 + 160 * (j >> 1) + 4 * k;
+          for (let l = 0; l < 32; l++) {
+            const b = dv.getUint8(cp + POS_CHUNKS[l]);
+            const h = dv.getUint8(cp + 128 + 16 * (l >> 4) + (l & 3));
+            const q = (j & 1 ? b >> 4 : b & 15) | (((h >> (2 * ((l >> 2) & 3) + (j & 1))) & 1) << 4);
+            dst[s * 256 + 32 * j + l] = Math.fround(ds * q) - dm;
+          }
         }
       }
       return;

@@ -39,10 +39,10 @@ export const MIN_PARALLEL_WORK = 1 << 18;
 
 /** Kernel names by index, shared with the worker (the worker calls exports[KERNEL_NAMES[i]]). */
 export const KERNEL_NAMES = [
-  "mm_q8r", "mm_q8r_generic", "mm_q8r1", "mm_q8r1_generic", "mm_q8r1_x", "mm_q40", "mm_q40_x", "mm_q40_generic",
+  "mm_q8r", "mm_q8r_generic", "mm_q41", "mm_q41_generic", "mm_q41_x", "mm_q40", "mm_q40_x", "mm_q40_generic",
   "mm_q50", "mm_q50_x", "mm_q50_generic", "mm_q4k", "mm_q4k_generic",
-  "mm_k8", "mm_k8_generic", "mm_q4k_x", "mm_k8_x", "mm_q6k", "mm_q6k_x", "mm_q6k_generic", "mm_f32", "mm_f32_generic", "mm_f16", "mm_f16_generic", "mm_bf16", "mm_bf16_generic",
-  "attend_mt", "mm_q8r_x", "swiglu_mt", "quantize_mt",
+  "mm_q5k", "mm_q5k_generic", "mm_q4k_x", "mm_q5k_x", "mm_q6k", "mm_q6k_x", "mm_q6k_generic", "mm_f32", "mm_f32_generic", "mm_f16", "mm_f16_generic", "mm_bf16", "mm_bf16_generic",
+  "attend_mt", "mm_q8r_x", "swiglu_mt", "quantize_mt", "mm_q51", "mm_q51_x", "mm_q51_generic",
 ];
 
 interface PoolWorker {
