@@ -22,11 +22,13 @@ import { dotU8, storeTile, tokenBlock } from "./common";
  */
 // @ts-expect-error: AssemblyScript decorator
 @inline
-function q45Half(lo0: v128, lo1: v128, hi0: v128, hi1: v128, x: usize, R: bool, ones: v128): v128 {
-  const a = i16x8.add(
-    i16x8.add(dotU8(lo0, v128.load32_splat(x), R), dotU8(lo1, v128.load32_splat(x, 4), R)),
-    i16x8.add(dotU8(hi0, v128.load32_splat(x, 16), R), dotU8(hi1, v128.load32_splat(x, 20), R)),
-  );
+function q45Half(W8: bool, lo0: v128, lo1: v128, hi0: v128, hi1: v128, x: usize, R: bool, ones: v128): v128 {
+  // W8: 4 vectors of 16 consecutive columns; nibbles: columns x..x+7 and 16 further
+  const lo = i16x8.add(dotU8(lo0, v128.load32_splat(x), R), dotU8(lo1, v128.load32_splat(x, 4), R));
+  const hi = W8
+    ? i16x8.add(dotU8(hi0, v128.load32_splat(x, 8), R), dotU8(hi1, v128.load32_splat(x, 12), R))
+    : i16x8.add(dotU8(hi0, v128.load32_splat(x, 16), R), dotU8(hi1, v128.load32_splat(x, 20), R));
+  const a = i16x8.add(lo, hi);
   return i32x4.dot_i16x8_s(a, ones);
 }
 
@@ -72,14 +74,14 @@ function q45Tile(hdr: i32, W8: bool, OFF: i32, R: bool, T: i32, wg: usize, nb: i
     let sums2 = sums0;
     let sums3 = sums0;
     // running pointers: V8 folds no address arithmetic into the loads
-    for (let s = 0, qs = q, x = x0 + (<usize>b << 5); s < 2; s++, qs += 32, x += 8) {
+    for (let s = 0, qs = q, x = x0 + (<usize>b << 5); s < 2; s++, qs += W8 ? 64 : 32, x += W8 ? 16 : 8) {
       let lo0: v128, lo1: v128, hi0: v128, hi1: v128;
       if (W8) {
-        // columns 8s..8s+7 and 16 further, as they are
+        // columns 16s..16s+15, as they are
         lo0 = v128.load(qs);
         lo1 = v128.load(qs, 16);
-        hi0 = v128.load(qs, 64);
-        hi1 = v128.load(qs, 80);
+        hi0 = v128.load(qs, 32);
+        hi1 = v128.load(qs, 48);
       } else {
         const w0 = v128.load(qs);
         const w1 = v128.load(qs, 16);
@@ -88,11 +90,11 @@ function q45Tile(hdr: i32, W8: bool, OFF: i32, R: bool, T: i32, wg: usize, nb: i
         lo1 = v128.and(w1, m4);
         hi1 = v128.and(i16x8.shr_u(w1, 4), m4);
       }
-      sums0 = i32x4.add(sums0, q45Half(lo0, lo1, hi0, hi1, x, R, ones));
-      if (T > 1) sums1 = i32x4.add(sums1, q45Half(lo0, lo1, hi0, hi1, x + xr, R, ones));
+      sums0 = i32x4.add(sums0, q45Half(W8, lo0, lo1, hi0, hi1, x, R, ones));
+      if (T > 1) sums1 = i32x4.add(sums1, q45Half(W8, lo0, lo1, hi0, hi1, x + xr, R, ones));
       if (T > 2) {
-        sums2 = i32x4.add(sums2, q45Half(lo0, lo1, hi0, hi1, x + 2 * xr, R, ones));
-        sums3 = i32x4.add(sums3, q45Half(lo0, lo1, hi0, hi1, x + 3 * xr, R, ones));
+        sums2 = i32x4.add(sums2, q45Half(W8, lo0, lo1, hi0, hi1, x + 2 * xr, R, ones));
+        sums3 = i32x4.add(sums3, q45Half(W8, lo0, lo1, hi0, hi1, x + 3 * xr, R, ones));
       }
     }
     const bo = <usize>b << 2;
